@@ -1,0 +1,1 @@
+"""One module per ``hsgprof`` subcommand; each defines ``register(subparsers)``."""

@@ -1,0 +1,66 @@
+"""The one-to-one Hungarian matcher against brute force; the task-aligned assigner by hand."""
+
+import itertools
+
+import pytest
+import torch
+
+from hsgdet.matching import HungarianMatcher, TaskAlignedAssigner
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_hungarian_matches_brute_force(seed):
+    g = torch.Generator().manual_seed(seed)
+    n, m, c = 5, 3 + seed % 3, 4                        # 5 queries, 3..5 objects
+    logits = torch.randn(1, n, c, generator=g)
+    boxes = torch.rand(1, n, 2, generator=g) * 0.5 + 0.25
+    boxes = torch.cat((boxes, torch.rand(1, n, 2, generator=g) * 0.3 + 0.05), -1)   # cxcywh
+    target = {"labels": torch.randint(0, c, (m,), generator=g),
+              "boxes_cxcywh": torch.cat((torch.rand(m, 2, generator=g) * 0.5 + 0.25,
+                                         torch.rand(m, 2, generator=g) * 0.3 + 0.05), -1)}
+    matcher = HungarianMatcher()
+    (rows, cols), = matcher(logits, boxes, [target])
+    cost = matcher.cost_matrix(logits[0], boxes[0], target["labels"], target["boxes_cxcywh"])
+    got = cost[rows, cols].sum().item()
+    best = min(sum(cost[q, j].item() for j, q in enumerate(perm))
+               for perm in itertools.permutations(range(n), m))
+    assert len(set(rows.tolist())) == m and sorted(cols.tolist()) == list(range(m))
+    assert got == pytest.approx(best, abs=1e-5)
+
+
+def _grid(n=8, stride=8):
+    ys, xs = torch.meshgrid(torch.arange(n), torch.arange(n), indexing="ij")
+    return (torch.stack((xs, ys), -1).reshape(-1, 2).float() + 0.5) * stride
+
+
+def test_tal_picks_topk_inside_the_box_only():
+    points = _grid()                                     # 64 anchors, centres 4, 12, ..., 60
+    gt = torch.tensor([[0.0, 0.0, 24.0, 24.0]])           # holds the 3×3 anchors at 4, 12, 20
+    pred = torch.cat((points - 8, points + 8), -1)        # every anchor predicts a 16×16 box
+    scores = torch.full((64, 2), 0.5)
+    out = TaskAlignedAssigner(topk=4)(scores, pred, points, torch.tensor([1]), gt)
+    inside = (points[:, 0] < 24) & (points[:, 1] < 24)
+    assert out.fg.sum() == 4 and (out.fg <= inside).all()
+    # the best-aligned anchor is the one whose box matches the object best (centre 12,12)
+    assert out.fg[1 * 8 + 1]
+    assert (out.scores[out.fg, 1] > 0).all() and (out.scores[:, 0] == 0).all()
+    assert out.scores[out.fg, 1].max() == pytest.approx(out.scores.max())
+
+
+def test_tal_resolves_shared_anchors_by_iou():
+    points = _grid()
+    gt = torch.tensor([[0.0, 0.0, 32.0, 32.0], [8.0, 8.0, 24.0, 24.0]])   # nested objects
+    pred = torch.cat((points - 8, points + 8), -1)
+    scores = torch.full((64, 1), 0.5)
+    out = TaskAlignedAssigner(topk=16)(scores, pred, points, torch.tensor([0, 0]), gt)
+    # anchors inside both objects overlap the small one more (IoU 0.39 vs 0.25): they go to object 1
+    for idx in (1 * 8 + 1, 2 * 8 + 2):
+        assert out.fg[idx] and out.gt_index[idx] == 1
+    assert torch.equal(out.boxes[out.fg], gt[out.gt_index[out.fg]])
+
+
+def test_tal_without_objects_is_all_background():
+    points = _grid()
+    out = TaskAlignedAssigner()(torch.rand(64, 3), torch.rand(64, 4), points,
+                                torch.zeros(0, dtype=torch.long), torch.zeros(0, 4))
+    assert not out.fg.any() and out.scores.sum() == 0
