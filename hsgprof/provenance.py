@@ -18,15 +18,21 @@ from typing import Any
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
+_CODE_PATHS = ("hsgprof", "model", "analyses", "notebooks", "pyproject.toml")
 _LIBRARIES = ("torch", "torchvision", "numpy", "scipy", "pandas", "fvcore", "ultralytics-thop", "hsgprof")
 
 
 def git_commit(repo: Path = REPO_ROOT) -> str:
-    """The checkout's HEAD commit, with ``+dirty`` when tracked files differ; ``unknown`` outside git."""
+    """The checkout's HEAD commit, ``+dirty`` when its code differs from it; ``unknown`` outside git.
+
+    ``HSGPROF_COMMIT`` overrides it (for copies of the tree without .git, e.g. on a GPU host).
+    """
+    if os.environ.get("HSGPROF_COMMIT"):
+        return os.environ["HSGPROF_COMMIT"]
     try:
         sha = subprocess.run(["git", "-C", str(repo), "rev-parse", "HEAD"], capture_output=True,
                              text=True, timeout=10, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "-C", str(repo), "status", "--porcelain", "--untracked-files=no"],
+        dirty = subprocess.run(["git", "-C", str(repo), "status", "--porcelain", "--", *_CODE_PATHS],
                                capture_output=True, text=True, timeout=10).stdout.strip()
         return sha + ("+dirty" if dirty else "")
     except (OSError, subprocess.SubprocessError):
