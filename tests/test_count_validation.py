@@ -1,0 +1,42 @@
+"""The referee against published counts computed independently of us.
+
+* torchvision: ``Weights.meta["_ops"]`` is GMACs of conv, linear and matrix products at the
+  weights' crop size (torchvision's docs call it GFLOPS); the referee's GEMM MACs must agree
+  within 1%, across convolutional and attention families.
+* YOLOv8-l: Ultralytics publishes 165.2 GFLOPs at 640 (2 × thop MACs of the BN-folded model);
+  ``yolov8l-ref``'s referee GEMM FLOPs must agree within 1%, and its parameters exactly.
+"""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torchvision.models import get_model, get_model_weights
+
+from hsgprof.claims.seed import PUBLISHED
+from hsgprof.counting import count
+
+FAMILIES = ["resnet50", "mobilenet_v3_large", "efficientnet_b0", "convnext_tiny", "vit_b_16", "swin_t"]
+
+
+@pytest.mark.parametrize("name", FAMILIES)
+def test_referee_matches_torchvision_published_gmacs(name):
+    weights = get_model_weights(name).DEFAULT
+    crop = weights.transforms().crop_size[0]
+    with torch.device("meta"):
+        model = get_model(name).eval()
+    res = count(model, (1, 3, crop, crop), backends="analytic,fcm")
+    published = weights.meta["_ops"] * 1e9
+    assert res.macs == pytest.approx(published, rel=0.01), (res.macs / 1e9, weights.meta["_ops"])
+    assert res.params == weights.meta["num_params"]
+    assert res.check["status"] == "agree" and res.check["fcm_run"]["status"] == "agree"
+
+
+def test_yolov8l_reference_matches_the_published_flops_and_params():
+    res = count("yolov8l-ref", "640x640", mode="native", backends="analytic,thop")
+    assert res.flops == pytest.approx(PUBLISHED["yolov8l_gflops_640"] * 1e9, rel=0.01)
+    assert res.params == PUBLISHED["yolov8l_trainable_params"]
+    # thop on the unfused model adds BatchNorm at 4 MACs per element (affine): the yaml's 165.7
+    bn = res.referee.frame[res.referee.frame.op.str.contains("batch_norm")]
+    bn_elements = bn.other_flops.sum() / 2                     # the referee prices BN at 2 per element
+    assert res.backends["thop"].flops == pytest.approx(res.flops + 2 * 4 * bn_elements, rel=1e-3)
