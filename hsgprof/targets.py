@@ -36,6 +36,14 @@ def _plain_loss(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
     return output_loss(model(x))
 
 
+def _outputs_loss(model: nn.Module, out: Any, x: torch.Tensor) -> torch.Tensor:
+    return output_loss(out)
+
+
+def _no_check(model: nn.Module, shape: tuple[int, ...], dtype: torch.dtype) -> None:
+    return None
+
+
 @dataclass
 class Target:
     """A model to measure, with how to feed it and (if known) its component names."""
@@ -47,6 +55,12 @@ class Target:
     forward: Callable[[nn.Module, torch.Tensor], Any] = _plain_forward
     loss: Callable[[nn.Module, torch.Tensor], torch.Tensor] = _plain_loss
     config: dict[str, Any] = field(default_factory=dict)
+    # A training step in two pieces, for tracers (memory estimator): the network, which runs on
+    # fake tensors, and the loss of its outputs, which may need real values (``loss_needs_values``).
+    network: Callable[[nn.Module, torch.Tensor], Any] | None = None       # default: ``forward``
+    loss_from_outputs: Callable[[nn.Module, Any, torch.Tensor], torch.Tensor] = _outputs_loss
+    loss_needs_values: bool = False
+    check_input: Callable[[nn.Module, tuple[int, ...], torch.dtype], None] = _no_check
 
 
 _FACTORY = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
@@ -59,7 +73,9 @@ def load_target(spec: str, device: str | torch.device = "cpu", **overrides: Any)
             model = hsgdet_adapter.build(spec, **overrides)
         return Target(spec, model, hsgdet_adapter.SEED_INPUT, hsgdet_adapter.COMPONENTS,
                       hsgdet_adapter.raw_forward, hsgdet_adapter.training_loss,
-                      {"preset": spec, **model.cfg.to_dict()})
+                      {"preset": spec, **model.cfg.to_dict()}, network=hsgdet_adapter.network,
+                      loss_from_outputs=hsgdet_adapter.loss_from_outputs, loss_needs_values=True,
+                      check_input=hsgdet_adapter.check_input)
     if not _FACTORY.match(spec):
         raise HsgprofError(f"unknown target {spec!r}; give a preset ({', '.join(hsgdet_adapter.presets())}) "
                            "or package.module:factory (e.g. torchvision.models:resnet50)")

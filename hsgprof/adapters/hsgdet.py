@@ -54,16 +54,79 @@ def raw_forward(model: nn.Module, x: torch.Tensor) -> dict[str, torch.Tensor]:
     return model(x, output_mode="raw")
 
 
-def training_loss(model: nn.Module, x: torch.Tensor, seed: int = 0) -> torch.Tensor:
-    """A training step's loss on synthetic targets (a few boxes per image), model in train mode."""
-    b, _, h, w = x.shape
+def synthetic_targets(batch: int, h: int, w: int, num_classes: int, seed: int = 0,
+                      per_image: int = 8) -> list[dict[str, torch.Tensor]]:
+    """Seeded training targets for profiling: ``per_image`` boxes per image (xyxy pixels)."""
     g = torch.Generator().manual_seed(seed)
-    targets = []
-    for _ in range(b):
-        n = 8
-        wh = torch.rand(n, 2, generator=g) * 0.3 + 0.05
-        c = torch.rand(n, 2, generator=g) * (1 - wh) + wh / 2
+    out = []
+    for _ in range(batch):
+        wh = torch.rand(per_image, 2, generator=g) * 0.3 + 0.05
+        c = torch.rand(per_image, 2, generator=g) * (1 - wh) + wh / 2
         xyxy = torch.cat((c - wh / 2, c + wh / 2), 1) * torch.tensor([w, h, w, h])
-        labels = torch.randint(0, model.cfg.num_classes, (n,), generator=g)
-        targets.append({"boxes": xyxy.to(x.device), "labels": labels.to(x.device)})
+        labels = torch.randint(0, num_classes, (per_image,), generator=g)
+        out.append({"boxes": xyxy, "labels": labels})
+    return out
+
+
+def training_loss(model: nn.Module, x: torch.Tensor, seed: int = 0) -> torch.Tensor:
+    """A training step's loss on synthetic targets, model in train mode."""
+    b, _, h, w = x.shape
+    targets = [{k: v.to(x.device) for k, v in t.items()}
+               for t in synthetic_targets(b, h, w, model.cfg.num_classes, seed)]
     return model(x, targets)["loss"]
+
+
+# The same step in two pieces, for tracers that run the network on fake tensors and the loss
+# (whose matching needs values) on real stand-ins: network = preprocess + forward_raw (forward
+# itself checks that every pixel is finite, which needs values), loss = matching + losses.
+
+def network(model: nn.Module, x: torch.Tensor) -> Any:
+    """Preprocess and the network's raw outputs, with no value-dependent input checks."""
+    xp, _ = model.preprocess(x)
+    return model.forward_raw(xp)
+
+
+def _anchor_points(model: nn.Module, hp: int, wp: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """The dense head's anchor centres and strides for a (hp, wp) network input.
+
+    They depend on shapes only; recomputing them gives the loss's matching real anchor positions
+    (random stand-ins would leave every object without positives, and the box branch without
+    gradients). Level sizes follow the stride-2 convs: 5 halvings, rounding up.
+    """
+    dims, h, w = {}, hp, wp
+    for stride in (2, 4, 8, 16, 32):
+        h, w = -(-h // 2), -(-w // 2)
+        dims[stride] = (h, w)
+    points, strides = [], []
+    for s in model.head.dense.strides:
+        lh, lw = dims[s]
+        ys, xs = torch.meshgrid(torch.arange(lh), torch.arange(lw), indexing="ij")
+        points.append((torch.stack((xs, ys), -1).reshape(-1, 2).float() + 0.5) * s)
+        strides.append(torch.full((lh * lw, 1), float(s)))
+    return torch.cat(points), torch.cat(strides)
+
+
+def loss_from_outputs(model: nn.Module, raw: Any, x: torch.Tensor) -> torch.Tensor:
+    """The training loss of ``network``'s outputs against synthetic targets."""
+    b, _, h, w = x.shape
+    with torch.device("meta"):
+        _, meta = model.preprocess(torch.empty(tuple(x.shape)))
+    (hp, wp), (top, left) = meta.input_size, meta.offset
+    dense = raw.get("dense") if isinstance(raw, dict) else None
+    if dense is not None and getattr(model.head, "dense", None) is not None:
+        points, strides = _anchor_points(model, hp, wp)
+        if points.shape == dense["points"].shape:
+            dense["points"] = points.to(dense["points"].dtype)
+            dense["strides"] = strides.to(dense["strides"].dtype)
+    shift = torch.tensor([left, top, left, top], dtype=torch.float32)
+    targets = [{"boxes": t["boxes"] + shift, "labels": t["labels"]}
+               for t in synthetic_targets(b, h, w, model.cfg.num_classes)]
+    return model.detection.loss(raw, targets, model.detection.matching, (hp, wp))["loss"]
+
+
+def check_input(model: nn.Module, shape: tuple[int, ...], dtype: torch.dtype) -> None:
+    """Raise the toolkit's one-line error if the model rejects an input of this shape and dtype."""
+    try:
+        model.validate_images(torch.empty(shape, dtype=dtype, device="meta"))
+    except ValueError as exc:
+        raise HsgprofError(f"the model rejects input {'x'.join(map(str, shape))}: {exc}") from None

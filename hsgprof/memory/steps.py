@@ -2,10 +2,9 @@
 
 A training step is ``network(model, x) -> outputs`` (runs on fake tensors: no values needed) and
 ``loss(model, outputs, x) -> scalar`` (may need values: run on real stand-ins when the target says
-so). For any ``package.module:factory`` target the network is the target's forward and the loss
-is the sum of its floating outputs. HSG-Det's loss matches predictions to synthetic targets, so
-its loss runs materialised; its network is ``preprocess`` + ``forward_raw`` (``forward`` also
-checks that every pixel is finite, which needs values).
+so). Both come from the :class:`~hsgprof.targets.Target`: for any ``package.module:factory`` the
+network is the target's forward and the loss is the sum of its floating outputs; HSG-Det's
+adapter supplies its own (a loss that matches predictions to synthetic targets, run materialised).
 """
 
 from __future__ import annotations
@@ -16,9 +15,8 @@ from typing import Any, Callable
 import torch
 from torch import nn
 
-from hsgprof.adapters import hsgdet as hsgdet_adapter
 from hsgprof.errors import HsgprofError
-from hsgprof.targets import Target, output_loss
+from hsgprof.targets import Target
 
 # name -> (parameter dtype, autocast dtype or None, uses a gradient scaler)
 PRECISIONS: dict[str, tuple[torch.dtype, torch.dtype | None, bool]] = {
@@ -84,80 +82,7 @@ class StepFunctions:
     check_input: Callable[[nn.Module, tuple[int, ...], torch.dtype], None]
 
 
-def _no_check(model: nn.Module, shape: tuple[int, ...], dtype: torch.dtype) -> None:
-    return None
-
-
-def is_hsgdet(target: Target) -> bool:
-    return target.components is hsgdet_adapter.COMPONENTS
-
-
-def synthetic_targets(batch: int, h: int, w: int, num_classes: int, seed: int = 0,
-                      per_image: int = 8) -> list[dict[str, torch.Tensor]]:
-    """The adapter's synthetic training targets (a few boxes per image, xyxy pixels)."""
-    g = torch.Generator().manual_seed(seed)
-    out = []
-    for _ in range(batch):
-        wh = torch.rand(per_image, 2, generator=g) * 0.3 + 0.05
-        c = torch.rand(per_image, 2, generator=g) * (1 - wh) + wh / 2
-        xyxy = torch.cat((c - wh / 2, c + wh / 2), 1) * torch.tensor([w, h, w, h])
-        labels = torch.randint(0, num_classes, (per_image,), generator=g)
-        out.append({"boxes": xyxy, "labels": labels})
-    return out
-
-
-def _hsgdet_network(model: nn.Module, x: torch.Tensor) -> Any:
-    xp, _ = model.preprocess(x)
-    return model.forward_raw(xp)
-
-
-def _anchor_points(model: nn.Module, hp: int, wp: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """The dense head's anchor centres and strides for a (hp, wp) network input.
-
-    They depend on shapes only; recomputing them gives the loss's matching real anchor positions
-    (random stand-ins would leave every object without positives, and the box branch without
-    gradients). Level sizes follow the stride-2 convs: 5 halvings, rounding up.
-    """
-    dims, h, w = {}, hp, wp
-    for stride in (2, 4, 8, 16, 32):
-        h, w = -(-h // 2), -(-w // 2)
-        dims[stride] = (h, w)
-    points, strides = [], []
-    for s in model.head.dense.strides:
-        lh, lw = dims[s]
-        ys, xs = torch.meshgrid(torch.arange(lh), torch.arange(lw), indexing="ij")
-        points.append((torch.stack((xs, ys), -1).reshape(-1, 2).float() + 0.5) * s)
-        strides.append(torch.full((lh * lw, 1), float(s)))
-    return torch.cat(points), torch.cat(strides)
-
-
-def _hsgdet_loss(model: nn.Module, raw: Any, x: torch.Tensor) -> torch.Tensor:
-    b, _, h, w = x.shape
-    with torch.device("meta"):
-        _, meta = model.preprocess(torch.empty(tuple(x.shape)))
-    (hp, wp), (top, left) = meta.input_size, meta.offset
-    dense = raw.get("dense") if isinstance(raw, dict) else None
-    if dense is not None and getattr(model.head, "dense", None) is not None:
-        points, strides = _anchor_points(model, hp, wp)
-        if points.shape == dense["points"].shape:
-            dense["points"] = points.to(dense["points"].dtype)
-            dense["strides"] = strides.to(dense["strides"].dtype)
-    shift = torch.tensor([left, top, left, top], dtype=torch.float32)
-    targets = [{"boxes": t["boxes"] + shift, "labels": t["labels"]}
-               for t in synthetic_targets(b, h, w, model.cfg.num_classes)]
-    return model.detection.loss(raw, targets, model.detection.matching, (hp, wp))["loss"]
-
-
-def _hsgdet_check(model: nn.Module, shape: tuple[int, ...], dtype: torch.dtype) -> None:
-    try:
-        model.validate_images(torch.empty(shape, dtype=dtype, device="meta"))
-    except ValueError as exc:
-        raise HsgprofError(f"the model rejects input {'x'.join(map(str, shape))}: {exc}") from None
-
-
 def step_functions(target: Target) -> StepFunctions:
-    """The step pieces for ``target`` (HSG-Det presets get the split described above)."""
-    if is_hsgdet(target):
-        return StepFunctions(_hsgdet_network, _hsgdet_loss, True, _hsgdet_check)
-    fwd = target.forward
-    return StepFunctions(lambda m, x: fwd(m, x), lambda m, out, x: output_loss(out), False, _no_check)
+    """The step pieces ``target`` declares (its adapter's, or forward + sum of outputs)."""
+    return StepFunctions(target.network or target.forward, target.loss_from_outputs,
+                         target.loss_needs_values, target.check_input)
