@@ -267,8 +267,7 @@ def run(quick: bool = True, out_dir: str | Path = REPO / "reports" / "results", 
     native = results["native"]
     if cfg["comparison_input"]:
         brows = pd.concat([brows, backend_comparison(cfg["comparison_input"])], ignore_index=True)
-    meta = {"convention": "FLOPs = 2 x MACs; referee_gemm_flops is the headline", "global_reasoning":
-            list(hsgdet_global()), "share": {m: r.global_share for m, r in results.items()}}
+    meta = _meta(results)
     paths["components"] = write_results(out / "count_hsgdet_components.json", "count.components", comps, config,
                                         meta, command)
     paths["ops"] = write_results(out / "count_hsgdet_ops.json", "count.ops", ops, config, meta, command)
@@ -311,6 +310,19 @@ def run(quick: bool = True, out_dir: str | Path = REPO / "reports" / "results", 
     paths["digest"] = atomic_write_text(out / "count_hsgdet.md", text)
     paths["_seconds"] = time.perf_counter() - t0              # type: ignore[assignment]
     return paths
+
+
+def _meta(results: dict[str, Any]) -> dict[str, Any]:
+    return {"convention": "FLOPs = 2 x MACs; referee_gemm_flops is the headline",
+            "global_reasoning": list(hsgdet_global()), "share": {m: r.global_share for m, r in results.items()}}
+
+
+def component_results(out_dir: str | Path) -> list[Path]:
+    """Only the per-component tables, referee on meta, both modes (seconds: the report's smoke profile)."""
+    results, comps, _, _ = component_tables("referee")
+    config = {"quick": True, "preset": PRESET, "input": SEED_INPUT, "table_backends": "referee"}
+    return [write_results(Path(out_dir) / "count_hsgdet_components.json", "count.components", comps, config,
+                          _meta(results), "analyses/count_hsgdet.py component_results")]
 
 
 def hsgdet_global() -> tuple[str, ...]:

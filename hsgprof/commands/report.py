@@ -1,0 +1,45 @@
+"""``hsgprof report``: every seed claim beside its measurement and verdict, as PDF and Markdown."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from tqdm import tqdm
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("report", help="build the verdict report (PDF + Markdown) from the analyses' results",
+                       description="Run (or reuse cached) analyses, judge every seed claim, write the report.")
+    p.add_argument("--out", type=Path, default=None, help="output PDF path (default reports/hsgdet-report.pdf); "
+                                                          "the Markdown twin goes beside it")
+    p.add_argument("--format", default="pdf", help="pdf (PDF + Markdown) or md (Markdown only)")
+    mode = p.add_mutually_exclusive_group()
+    mode.add_argument("--full", action="store_true", help="full analyses (GPU-sized experiments) instead of quick")
+    mode.add_argument("--smoke", action="store_true", help="test-sized analyses (seconds; for tests)")
+    p.add_argument("--from-results", type=Path, default=None,
+                   help="build from the results files in this folder; run no analysis")
+    p.add_argument("--results-dir", type=Path, default=None,
+                   help="where analyses write and cache results (default reports/results)")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from hsgprof.report.build import DEFAULT_OUT, DEFAULT_RESULTS, build_report
+
+    profile = "full" if args.full else "smoke" if args.smoke else "quick"
+    bar = tqdm(desc="hsgprof report", unit="stage", leave=False)
+
+    def progress(message: str) -> None:
+        bar.set_postfix_str(message)
+        bar.update(1)
+        tqdm.write(f"[report] {message}")
+
+    try:
+        written = build_report(args.out or DEFAULT_OUT, args.format, profile, args.results_dir or DEFAULT_RESULTS,
+                               args.from_results, progress=progress)
+    finally:
+        bar.close()
+    for kind, path in written.items():
+        print(f"{kind}: {path}")
+    return 0

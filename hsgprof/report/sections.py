@@ -1,0 +1,223 @@
+"""The report's sections: each reads results from the store and returns document blocks.
+
+Numbers are formatted here and nowhere else, from the results files' own values; a section
+whose results are missing says so instead of disappearing.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from .document import Block, Figure, Heading, PageBreak, Paragraph, Table
+
+MiB = 2 ** 20
+
+
+def num(x: Any, digits: int = 3) -> str:
+    """The one way a number is printed in the report tables (tests read the PDF back with it)."""
+    if x is None or (isinstance(x, float) and pd.isna(x)):
+        return ""
+    return f"{x:.{digits}f}"
+
+
+def scaled(series: pd.Series, scale: float, digits: int = 3) -> pd.Series:
+    return series.map(lambda v: num(None if v is None or pd.isna(v) else v / scale, digits))
+
+
+def _missing(what: str, how: str) -> Paragraph:
+    return Paragraph(f"Not measured: no {what} results were found. Produce them with `{how}`.")
+
+
+def _provenance_line(doc: dict[str, Any], path: str) -> str:
+    p = doc["provenance"]
+    dev = p["device"]
+    where = dev.get("gpu") or f"CPU: {dev.get('cpu', '?')}, {dev.get('torch_threads', '?')} threads"
+    return (f"Source: {path} — {where}; torch {p['libraries'].get('torch')}"
+            + (f", CUDA {dev['cuda_runtime']}, driver {dev.get('driver')}" if dev.get("gpu") else "")
+            + f"; commit {p['commit'][:12]}; {p['date']}; command: {p['command']}")
+
+
+def verdict_section(verdicts: pd.DataFrame, store, profile: str) -> list[Block]:
+    counts = verdicts["verdict"].value_counts()
+    summary = ", ".join(f"{n} {v}" for v, n in counts.items())
+    cols = ["id", "statement", "claimed", "measured", "verdict", "reason", "device"]
+    return [Heading("Verdicts"),
+            Paragraph(f"{len(verdicts)} claims of the seed, each judged by the rule declared for it in the "
+                      f"claims ledger (hsgprof/claims/ledger.py) before any measurement: {summary}. "
+                      "'[estimate]' marks a value from the memory estimator rather than a direct measurement. "
+                      f"Report profile: {profile}."),
+            Table(verdicts[cols], "Every claim beside its measurement and verdict",
+                  (1.4, 2.2, 1.2, 1.0, 1.0, 4.0, 1.3))]
+
+
+def provenance_section(store, run_provenance: dict[str, Any]) -> list[Block]:
+    p = run_provenance
+    libs = ", ".join(f"{k} {v}" for k, v in p["libraries"].items())
+    rows = [{"kind": kind, "file": store.path_of(doc), "device": doc["provenance"]["device"].get("gpu")
+             or "CPU", "commit": doc["provenance"]["commit"][:12], "date": doc["provenance"]["date"]}
+            for source in (store.cpu, store.gpu) for kind, doc in sorted(source.items())]
+    return [Heading("Provenance"),
+            Paragraph(f"Report built at commit {p['commit']} on {p['date']}, {p['device'].get('cpu')} "
+                      f"({p['device'].get('cpu_count')} cores), Python {p['python']}; {libs}. "
+                      f"Command: {p['command']}"),
+            Table(pd.DataFrame(rows), "Results files this report read", (1.6, 4.2, 1.6, 1.2, 1.6))]
+
+
+def counting_section(store) -> list[Block]:
+    doc = store.get("count.components")
+    out: list[Block] = [PageBreak(), Heading("Parameters and FLOPs per component")]
+    if doc is None:
+        return out + [_missing("counting", "python analyses/count_hsgdet.py --quick")]
+    df = pd.DataFrame(doc["rows"])
+    out.append(Paragraph("Convention: FLOPs = 2 × MACs (one multiply-add is 2 FLOPs); parameters in M "
+                         "(1e6), FLOPs in G (1e9). The referee is the closed-form count on the meta device, "
+                         "cross-checked op by op with torch's FlopCounterMode; 'GEMM' is convolution, "
+                         "matrix-product and attention-product work, 'all' adds elementwise, norm, softmax "
+                         "and interpolation work under the declared per-element rules. Seed FLOPs apply "
+                         "to 1080×1920. " + _provenance_line(doc, store.path_of(doc))))
+    for mode, part in df.groupby("mode", sort=False):
+        t = pd.DataFrame({
+            "component": part["component"],
+            "params [M]": scaled(part["params"], 1e6),
+            "seed params [M]": scaled(part["seed_params"], 1e6),
+            "Δ params %": scaled(part["params_delta_pct"], 1, 1),
+            "GEMM GFLOPs": scaled(part["referee_gemm_flops"], 1e9),
+            "all GFLOPs": scaled(part["referee_all_flops"], 1e9),
+            "seed GFLOPs": scaled(part["seed_flops"], 1e9),
+            "share %": scaled(part["share"], 0.01, 2)})
+        for backend in ("fcm", "thop", "fvcore"):
+            col = f"{backend}_flops"
+            if col in part and part[col].notna().any():
+                t[f"{backend} GFLOPs"] = scaled(part[col], 1e9)
+        out.append(Table(t, f"hsgdet-l, {mode} mode: input {part['input'].iloc[0]}, network input "
+                            f"{part['network_input'].iloc[0]}"))
+    audit = store.get("count.seed_audit")
+    if audit is not None and audit["rows"]:
+        a = pd.DataFrame(audit["rows"])
+        out += [Heading("Seed arithmetic audit", 2),
+                Table(a[["claim", "seed_expression", "seed_value", "recomputed", "measured", "unit", "reason"]],
+                      "Every formula of the seed recomputed, beside the measured value",
+                      (1.6, 1.3, 0.9, 0.9, 0.9, 0.6, 4.0))]
+    backends = store.get("count.backends")
+    if backends is not None:
+        b = pd.DataFrame(backends["rows"])
+        keep = [c for c in ("mode", "input", "backend", "unit", "raw", "flops", "device", "skipped") if c in b]
+        out += [Heading("What each counter counts", 2), Table(b[keep], "Raw figure in each counter's own unit, "
+                                                                "normalised FLOPs, and what it skipped")]
+    validation = store.get("count.validation")
+    if validation is not None:
+        out += [Heading("Referee validation against published counts", 2),
+                Table(pd.DataFrame(validation["rows"])[["model", "input", "published", "published_unit",
+                                                        "referee", "delta_pct"]],
+                      "torchvision Weights.meta['_ops'] (GMACs) and Ultralytics' YOLOv8-l (2 × MACs)")]
+    for name in ("count_components", "count_flops_vs_resolution", "count_flops_vs_num_tokens",
+                 "count_flops_vs_num_queries", "count_flops_vs_decoder_layers", "count_flops_vs_token_scales",
+                 "count_forward_backward"):
+        png = Path(store.results_dir) / "figures" / f"{name}.png" if store.results_dir else None
+        if png is not None and png.is_file():
+            out.append(Figure(png, name.replace("_", " ") + " (FLOPs = 2 × MACs; meta-device count)"))
+    return out
+
+
+def memory_section(store) -> list[Block]:
+    out: list[Block] = [PageBreak(), Heading("Memory")]
+    est = store.get("memory.hsgdet.estimates")
+    if est is None:
+        out.append(_missing("memory estimator", "python analyses/memory_hsgdet.py --quick"))
+    else:
+        df = pd.DataFrame(est["rows"])
+        cols = [c for c in ("target", "mode", "precision", "optimizer", "batch", "input", "params_MiB", "grads_MiB",
+                            "optimizer_MiB", "saved_activations_MiB", "activation_peak_MiB", "peak_allocated_MiB",
+                            "peak_reserved_MiB") if c in df]
+        out += [Paragraph("Units: MiB (2^20 bytes). 'Allocated' is what tensors use; 'reserved' is what the CUDA "
+                          "caching allocator holds (what nvidia-smi and OOMs see). These are the estimator's "
+                          "predictions for a CUDA device, computed on fake tensors without a GPU. "
+                          + _provenance_line(est, store.path_of(est))),
+                Table(df[cols], "Estimated memory of one step (estimate)")]
+    gpu = store.get("memory-cuda", prefer_gpu=True)
+    if gpu is None:
+        out.append(Paragraph("GPU: not measured on a GPU. The figures above are CPU-side estimates."))
+    else:
+        g = pd.DataFrame(gpu["rows"])
+        cols = [c for c in ("target", "mode", "precision", "batch", "phase", "measured_peak_allocated_MiB",
+                            "predicted_peak_allocated_MiB", "allocated_ratio", "measured_peak_reserved_MiB",
+                            "predicted_peak_reserved_MiB", "status") if c in g]
+        out += [Heading("Measured on a GPU", 2), Paragraph(_provenance_line(gpu, store.path_of(gpu))),
+                Table(g[cols], "CUDA max_memory_allocated / max_memory_reserved per phase vs the estimator (MiB)")]
+    mb_gpu = store.get("max-batch-16gb", prefer_gpu=True)
+    mb_est = store.get("memory.hsgdet.max_batch")
+    out.append(Heading("The 16 GB question", 2))
+    if mb_gpu is not None:
+        m = pd.DataFrame(mb_gpu["rows"])
+        cols = [c for c in ("target", "mode", "precision", "input_hw", "card", "usable_GiB", "measured_max_batch",
+                            "predicted_max_batch", "measured_trial_batches") if c in m]
+        out += [Paragraph(_provenance_line(mb_gpu, store.path_of(mb_gpu))),
+                Table(m[cols], "Largest batch on an emulated 16 GB card (set_per_process_memory_fraction), "
+                               "measured by an OOM-safe search, beside the estimator's prediction")]
+    else:
+        out.append(Paragraph("Not measured on a GPU."))
+    if mb_est is not None:
+        m = pd.DataFrame(mb_est["rows"])
+        cols = [c for c in ("target", "mode", "precision", "input_hw", "card", "usable_GiB", "max_batch",
+                            "first_failing_batch") if c in m]
+        out.append(Table(m[cols], "Largest batch predicted by the estimator without a GPU (estimate)"))
+    return out
+
+
+def latency_section(store) -> list[Block]:
+    out: list[Block] = [PageBreak(), Heading("Latency")]
+    lat = store.get("latency-cuda", prefer_gpu=True)
+    if lat is None:
+        return out + [Paragraph("Not measured on a GPU: run `hsgprof gpu-suite` on a CUDA machine and commit its "
+                                "folder under reports/measurements/.")]
+    df = pd.DataFrame(lat["rows"])
+    e2e = df[df["kind"] == "end_to_end"][["target", "precision", "batch", "median_ms", "iqr_ms",
+                                          "throughput_img_s"]].copy()
+    ratio = df[df["kind"] == "ratio"][["target", "precision", "batch", "ratio_median_of_rounds", "ratio_q1",
+                                        "ratio_q3"]].copy()
+    share = df[df["kind"] == "global_share"][["target", "precision", "batch", "median_ms", "time_share",
+                                               "flops_share"]].copy()
+    for t in (e2e, ratio, share):
+        for col in t.columns:
+            if col not in ("target", "precision", "batch"):
+                t[col] = t[col].map(num)
+    return out + [Paragraph("Medians and inter-quartile ranges over repeated runs after warm-up, CUDA events, "
+                            "models timed side by side in interleaved rounds; input 1×3×1080×1920 (batch as "
+                            "shown), network without post-processing. " + _provenance_line(lat, store.path_of(lat))),
+                  Table(e2e, "End-to-end latency (ms)"),
+                  Table(ratio, "Latency ratio to yolov8l-ref, measured in the same run (median of per-round ratios, IQR)"),
+                  Table(share, "Global reasoning (global block, token extractor, token fusion, sparse head): share "
+                               "of time beside share of FLOPs")]
+
+
+METHOD_NOTES = [
+    ("FLOPs", "One multiply-add = 2 FLOPs; MACs are called MACs. The seed's GFLOPs derive from YOLO-l's published "
+              "figure, which Ultralytics computes as 2 × thop MACs, so FLOPs are compared as 2 × MACs. Counts are of "
+              "the network without post-processing (NMS, matching), as YOLO's are. Counters disagree: each "
+              "backend's raw figure, unit and skipped ops are shown; the referee is closed-form and path-independent."),
+    ("Input modes", "1080×1920 is not divisible by 32: stride-2 convs give 540, 270, 135, 68, 34 rows, so P4 is "
+                    "68×120 (the seed says 67). 'native' keeps 1080 rows and the neck resizes by one row; 'padded' "
+                    "letterboxes to 1088 as YOLO inference does. Tables say which."),
+    ("Memory", "Binary units (MiB, GiB). Allocated = tensors; reserved = the caching allocator's segments (what an "
+               "OOM sees). The estimator runs the step on fake tensors and models the allocator; it is scored "
+               "against CUDA measurements where they exist. The seed's MB/GB are read as decimal."),
+    ("Latency", "Timed on a GPU only (a CPU time says nothing about 'near YOLO-l' on the hardware the seed means); "
+                "medians, IQR, side-by-side ratios from one run. Time shares differ from FLOP shares: top-K, gather "
+                "and small attention kernels are memory- and launch-bound."),
+    ("Verdicts", "Each claim's rule and tolerance are declared in the ledger before measuring: '≈' numbers within "
+                 "±10%, 'comparable'/'near' within ±25%, bounds as stated; differences with confidence intervals are "
+                 "supported only when the interval excludes zero. 'not measurable as stated' says why; 'not "
+                 "measured' means the results were missing from this run."),
+    ("Entropy", "H(Y|X;θ) is estimated as held-out negative log-likelihood on a declared discrete representation "
+                "of Y, which upper-bounds the true conditional entropy. Because the queries Q are a deterministic "
+                "function of X, I(Y; Q | X) = 0 exactly; the quantity carrying the seed's intent is I(Y; Q | G), "
+                "G the grid branch's features, estimated with estimators validated on known ground truth."),
+]
+
+
+def method_section() -> list[Block]:
+    return [PageBreak(), Heading("Method notes: what each measurement can and cannot show"),
+            Table(pd.DataFrame(METHOD_NOTES, columns=["topic", "note"]), "", (1.0, 8.0))]

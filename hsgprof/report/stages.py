@@ -1,0 +1,119 @@
+"""The analyses a report needs, run or reused from cache.
+
+Each stage calls an ``analyses/`` script's entry point: ``(out_dir, profile) -> [paths]``.
+A stage's results are reused when its cache key (profile, stage name, code fingerprint) is
+unchanged and its files are intact; otherwise it is recomputed. The cache index is written after
+each stage, so an interrupted report resumes where it stopped.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+from hsgprof.errors import HsgprofError
+from hsgprof.provenance import REPO_ROOT
+from hsgprof.results import atomic_write_text, read_results
+
+PROFILES = ("smoke", "quick", "full")
+CODE_DIRS = ("hsgprof", "model", "analyses")
+
+
+@dataclass(frozen=True)
+class Stage:
+    name: str
+    run: Callable[[Path, str], list[Path]]      # (out_dir, profile) -> files written
+    description: str = ""
+    profiles: tuple[str, ...] = PROFILES         # the profiles the stage takes part in
+
+
+def _analysis(script: str):
+    """The module of an ``analyses/`` script (they are scripts, not an installed package)."""
+    path = REPO_ROOT / "analyses" / script
+    if not path.is_file():
+        raise HsgprofError(f"analysis script analyses/{script} is missing; run the report from a clone "
+                           "of the repository")
+    spec = importlib.util.spec_from_file_location(f"hsgprof_analysis_{path.stem}", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _model(out: Path, profile: str) -> list[Path]:
+    return _analysis("model_shapes.py").run(out, profile)
+
+
+def _counting(out: Path, profile: str) -> list[Path]:
+    paths = _analysis("count_hsgdet.py").run(quick=profile != "full", out_dir=out)
+    return [p for k, p in paths.items() if not k.startswith("_")]
+
+
+def _counting_smoke(out: Path, profile: str) -> list[Path]:
+    """Test-sized: only the per-component tables (meta device, seconds)."""
+    return _analysis("count_hsgdet.py").component_results(out)
+
+
+def _memory(out: Path, profile: str) -> list[Path]:
+    return _analysis("memory_hsgdet.py").run(out, profile)
+
+
+STAGES: tuple[Stage, ...] = (
+    Stage("model", _model, "feature-map shapes at 1080×1920"),
+    Stage("counting", _counting, "FLOPs and parameters per component, sweeps, seed audit", ("quick", "full")),
+    Stage("counting-smoke", _counting_smoke, "per-component FLOPs and parameters", ("smoke",)),
+    Stage("memory", _memory, "memory estimates and 16 GB max batch", ("quick", "full")),
+)
+
+
+def code_fingerprint(root: Path = REPO_ROOT) -> str:
+    """sha256 over every source file the analyses run (a rerun after any code change recomputes)."""
+    h = hashlib.sha256()
+    for top in CODE_DIRS:
+        for path in sorted((root / top).rglob("*.py")):
+            h.update(str(path.relative_to(root)).encode())
+            h.update(path.read_bytes())
+    return h.hexdigest()[:16]
+
+
+def run_stages(out_dir: Path, profile: str, stages: tuple[Stage, ...] = STAGES,
+               progress: Callable[[str], None] | None = None) -> dict[str, list[Path]]:
+    """Run (or reuse) every stage; returns the result files per stage."""
+    if profile not in PROFILES:
+        raise HsgprofError(f"profile {profile!r} is not accepted; choose one of {', '.join(PROFILES)}")
+    out_dir = Path(out_dir)
+    index_path = out_dir / ".stages.json"
+    index = json.loads(index_path.read_text()) if index_path.is_file() else {}
+    fingerprint = code_fingerprint()
+    produced: dict[str, list[Path]] = {}
+    for stage in stages:
+        if profile not in stage.profiles:
+            continue
+        key = f"{profile}:{stage.name}:{fingerprint}"
+        cached = index.get(stage.name, {})
+        files = [out_dir / f for f in cached.get("files", [])]
+        if cached.get("key") == key and files and all(_intact(f) for f in files):
+            produced[stage.name] = files
+            if progress:
+                progress(f"{stage.name}: reused cached results")
+            continue
+        if progress:
+            progress(f"{stage.name}: running ({stage.description})")
+        paths = [Path(p) for p in stage.run(out_dir, profile)]
+        produced[stage.name] = paths
+        index[stage.name] = {"key": key, "files": [str(p.relative_to(out_dir)) for p in paths]}
+        atomic_write_text(index_path, json.dumps(index, indent=2) + "\n")
+    return produced
+
+
+def _intact(path: Path) -> bool:
+    if path.suffix != ".json":
+        return path.is_file()
+    try:
+        read_results(path)
+    except HsgprofError:
+        return False
+    return True
