@@ -61,11 +61,39 @@ def _memory(out: Path, profile: str) -> list[Path]:
     return _analysis("memory_hsgdet.py").run(out, profile)
 
 
+def _experiments(out: Path, profile: str) -> list[Path]:
+    """The theory experiments of the profile's preset, plus their figures (PNG) for the report."""
+    import matplotlib
+    matplotlib.use("Agg")
+    from hsgprof.experiments import get_preset, run_experiment
+    from hsgprof.experiments import plots
+    from hsgprof.experiments.notebook import load
+
+    folder = out / f"experiments-{profile}"
+    paths = list(run_experiment(get_preset(profile), folder, progress=False).values())
+    tables, meta = load(results_dir=folder)
+    figures = {"entropy": lambda: plots.plot_entropy(tables, meta["known"]),
+               "delta_occlusion": lambda: plots.plot_delta_occlusion(tables),
+               "capacity": lambda: plots.plot_capacity(tables),
+               "gradients": lambda: plots.plot_gradients(tables),
+               "convergence": lambda: plots.plot_convergence(tables),
+               "ap_density": lambda: plots.plot_ap_bins(tables)}
+    (out / "figures").mkdir(parents=True, exist_ok=True)
+    for name, make in figures.items():
+        fig = make()
+        path = out / "figures" / f"experiments_{name}.png"
+        fig.savefig(path, dpi=110, bbox_inches="tight")
+        matplotlib.pyplot.close(fig)
+        paths.append(path)
+    return [Path(p) for p in paths]
+
+
 STAGES: tuple[Stage, ...] = (
     Stage("model", _model, "feature-map shapes at 1080×1920"),
     Stage("counting", _counting, "FLOPs and parameters per component, sweeps, seed audit", ("quick", "full")),
     Stage("counting-smoke", _counting_smoke, "per-component FLOPs and parameters", ("smoke",)),
     Stage("memory", _memory, "memory estimates and 16 GB max batch", ("quick", "full")),
+    Stage("experiments", _experiments, "theory experiments (3 variants × seeds; the long stage)", ("quick", "full")),
 )
 
 

@@ -1,0 +1,233 @@
+"""Run a declared experiment end to end: train every run, evaluate it, write tidy results.
+
+Runs are cached under ``<cache>/<config key>/<run key>/``: ``checkpoint.pt`` (resumable
+training), then ``record.json`` (logs, AP rows) and ``objects_*.npz`` (per-object outputs) once
+the run is evaluated. A rerun with the same config reuses finished runs; an interrupted run
+resumes from its last checkpoint. The config key hashes every declared field, so changing the
+generator, the budget or a metric can never silently reuse old runs.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from hsgprof.errors import HsgprofError
+from hsgprof.adapters.hsgdet_experiments import get_config
+from hsgprof.experiments.config import ExperimentConfig, get_preset
+from hsgprof.experiments.evaluate import MODES_BY_VARIANT, EvalSet, ObjectOutputs, ap_rows, make_eval_sets, \
+    object_outputs
+from hsgprof.experiments.train import RunSpec, train_run
+from hsgprof.results import atomic_write_bytes, atomic_write_text
+
+DEFAULT_OUT = Path("reports/results")
+OBJECT_SETS = ("val", "occlusion")
+
+
+def default_cache_dir() -> Path:
+    """``$HSGPROF_CACHE/experiments`` or ``reports/cache/experiments`` (git-ignored)."""
+    root = os.environ.get("HSGPROF_CACHE")
+    return Path(root) / "experiments" if root else Path("reports/cache/experiments")
+
+
+def run_specs(cfg: ExperimentConfig) -> list[RunSpec]:
+    """Every training run the config declares: variants × seeds, then the capacity sweep."""
+    specs = [RunSpec(v, s) for s in cfg.seeds for v in cfg.variants]
+    if "hybrid" in cfg.variants:
+        default = _default_capacity(cfg)
+        for cap in cfg.capacity:
+            if cap.overrides() == default:
+                continue                                     # the main hybrid runs are this point
+            for s in cfg.capacity_seeds:
+                specs.append(RunSpec("hybrid", s, tag=f"cap-{cap.name}",
+                                     overrides=tuple(sorted(cap.overrides().items()))))
+    return specs
+
+
+def _default_capacity(cfg: ExperimentConfig) -> dict[str, int]:
+    mc = get_config(cfg.preset, **cfg.model_kwargs())
+    return {"num_queries": mc.num_queries, "num_tokens": mc.num_tokens, "decoder_heads": mc.decoder_heads,
+            "decoder_layers": mc.decoder_layers}
+
+
+def _record_paths(run_dir: Path) -> tuple[Path, dict[str, Path]]:
+    return run_dir / "record.json", {s: run_dir / f"objects_{s}.npz" for s in OBJECT_SETS}
+
+
+def evaluate_run(model: Any, spec: RunSpec, sets: dict[str, EvalSet], cfg: ExperimentConfig
+                 ) -> tuple[list[dict[str, Any]], dict[str, ObjectOutputs]]:
+    """AP rows (val overall and by occlusion, occlusion set by occlusion, dense set by density)
+    and per-object outputs (val, occlusion) of one trained run."""
+    modes = MODES_BY_VARIANT[spec.variant]
+    rows = []
+    rows += ap_rows(model, sets["val"], modes, cfg, "overall")
+    rows += ap_rows(model, sets["val"], modes, cfg, "occlusion")
+    rows += ap_rows(model, sets["occlusion"], modes, cfg, "occlusion")
+    rows += ap_rows(model, sets["dense"], modes, cfg, "density")
+    outputs = {name: object_outputs(model, sets[name].scenes, name) for name in OBJECT_SETS}
+    return rows, outputs
+
+
+def run_one(cfg: ExperimentConfig, spec: RunSpec, sets: dict[str, EvalSet], cache: Path, resume: bool = True,
+            progress: bool = True, device: str = "cpu") -> dict[str, Any]:
+    """Train and evaluate one run, or load it when it is already finished; returns its record."""
+    run_dir = cache / spec.key
+    record_path, object_paths = _record_paths(run_dir)
+    if resume and record_path.exists() and all(p.exists() for p in object_paths.values()):
+        return load_record(run_dir)
+    if not resume and run_dir.exists():
+        for p in run_dir.iterdir():
+            p.unlink()
+    model, log = train_run(cfg, spec, run_dir, sets["convergence"], resume=resume, progress=progress, device=device)
+    t0 = time.perf_counter()
+    rows, outputs = evaluate_run(model, spec, sets, cfg)
+    for name, out in outputs.items():
+        buf = _npz_bytes(out.to_arrays())
+        atomic_write_bytes(object_paths[name], buf)
+    record = {"spec": {"variant": spec.variant, "seed": spec.seed, "tag": spec.tag,
+                       "overrides": dict(spec.overrides), "key": spec.key},
+              "config_key": cfg.key(), "log": log, "ap": rows, "eval_wall_s": time.perf_counter() - t0}
+    atomic_write_text(record_path, json.dumps(_finite(record)) + "\n")
+    return load_record(run_dir)
+
+
+def _npz_bytes(arrays: dict[str, np.ndarray]) -> bytes:
+    import io
+
+    buf = io.BytesIO()
+    np.savez_compressed(buf, **{k: (v.astype(str) if v.dtype == object else v) for k, v in arrays.items()})
+    return buf.getvalue()
+
+
+def _finite(x: Any) -> Any:
+    if isinstance(x, float) and not np.isfinite(x):
+        return None
+    if isinstance(x, dict):
+        return {k: _finite(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_finite(v) for v in x]
+    return x
+
+
+def _unfinite(x: Any) -> Any:
+    if x is None:
+        return float("nan")
+    if isinstance(x, dict):
+        return {k: (_unfinite(v) if isinstance(v, (dict, list)) or v is None else v) for k, v in x.items()}
+    if isinstance(x, list):
+        return [_unfinite(v) for v in x]
+    return x
+
+
+def load_record(run_dir: Path) -> dict[str, Any]:
+    """A finished run's record with its per-object outputs (``record["objects"][set]``)."""
+    record_path, object_paths = _record_paths(Path(run_dir))
+    try:
+        record = json.loads(record_path.read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        raise HsgprofError(f"run record {str(record_path)!r} cannot be read ({exc}); delete the folder to rerun") from None
+    record["log"] = {k: (_unfinite(v) if isinstance(v, list) else v) for k, v in record["log"].items()}
+    record["ap"] = _unfinite(record["ap"])
+    record["objects"] = {}
+    for name, p in object_paths.items():
+        with np.load(p, allow_pickle=False) as z:
+            record["objects"][name] = ObjectOutputs.from_arrays({k: z[k] for k in z.files})
+    return record
+
+
+# Every run uses one torch thread: results then do not depend on the machine's core count, and
+# the cores are used by running several runs at once (tiny models scale badly across threads,
+# and oversubscribed OpenMP threads slowed a training step 25× on a shared 2-core machine).
+THREADS_PER_RUN = 1
+_WORKER_SETS: dict[str, dict[str, EvalSet]] = {}
+
+
+def _worker(cfg: ExperimentConfig, spec: RunSpec, cache: Path, resume: bool, device: str) -> tuple[str, float]:
+    """One run in a worker process (eval sets built once per process)."""
+    import torch
+
+    torch.set_num_threads(THREADS_PER_RUN)
+    if cfg.key() not in _WORKER_SETS:
+        _WORKER_SETS[cfg.key()] = make_eval_sets(cfg)
+    t0 = time.perf_counter()
+    run_one(cfg, spec, _WORKER_SETS[cfg.key()], cache, resume, False, device)
+    return spec.key, time.perf_counter() - t0
+
+
+def _is_done(cache: Path, spec: RunSpec) -> bool:
+    record_path, object_paths = _record_paths(cache / spec.key)
+    return record_path.exists() and all(p.exists() for p in object_paths.values())
+
+
+def run_experiment(cfg: ExperimentConfig, out_dir: str | Path | None = None, cache_dir: str | Path | None = None,
+                   resume: bool = True, progress: bool = True, device: str = "cpu",
+                   command: str | None = None, workers: int | None = None) -> dict[str, Path]:
+    """Run (or reuse) every declared run, then write the tidy results files; returns their paths.
+
+    ``workers``: runs trained at once in separate processes (default: the CPU count on CPU, 1 on
+    a GPU); each uses one torch thread, so the results do not depend on it.
+    """
+    import torch
+
+    from hsgprof.experiments.analysis import write_all
+
+    t0 = time.perf_counter()
+    out = Path(out_dir) if out_dir is not None else DEFAULT_OUT / f"experiments-{cfg.name}"
+    cache = Path(cache_dir) if cache_dir is not None else default_cache_dir()
+    cache = cache / cfg.key()
+    cache.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(cache / "config.json", json.dumps(_finite(cfg.to_dict()), indent=2, default=str) + "\n")
+    specs = run_specs(cfg)
+    todo = [s for s in specs if not (resume and _is_done(cache, s))]
+    if workers is None:
+        workers = (os.cpu_count() or 1) if device == "cpu" else 1
+    workers = max(1, min(workers, len(todo)))
+    if todo and workers > 1:
+        import multiprocessing as mp
+        from concurrent.futures import ProcessPoolExecutor, as_completed
+
+        # Longest runs first (hybrid, then grid-only, then sparse-only) so the pool drains evenly.
+        order = sorted(todo, key=lambda s: {"hybrid": 0, "grid-only": 1, "sparse-only": 2}[s.variant])
+        with ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn")) as pool:
+            futures = [pool.submit(_worker, cfg, s, cache, resume, device) for s in order]
+            try:
+                for i, fut in enumerate(as_completed(futures)):
+                    key, secs = fut.result()
+                    if progress:
+                        print(f"[{i + 1}/{len(todo)}] {key} done in {secs:.0f} s", flush=True)
+            except BaseException:
+                for f in futures:
+                    f.cancel()
+                raise
+    else:
+        threads = torch.get_num_threads()
+        torch.set_num_threads(THREADS_PER_RUN)
+        try:
+            sets = make_eval_sets(cfg)
+            for i, spec in enumerate(todo):
+                if progress:
+                    print(f"[{i + 1}/{len(todo)}] {spec.key}", flush=True)
+                run_one(cfg, spec, sets, cache, resume, progress, device)
+        finally:
+            torch.set_num_threads(threads)
+    sets = make_eval_sets(cfg)
+    records = [load_record(cache / s.key) for s in specs]
+    wall = time.perf_counter() - t0
+    timing_path = cache / "training_invocation.json"
+    if todo:                                   # this invocation trained something: remember its wall time
+        atomic_write_text(timing_path, json.dumps({"wall_s_to_records": wall, "runs_trained": len(todo),
+                                                   "runs_total": len(specs), "workers": workers,
+                                                   "cpu_count": os.cpu_count(), "device": device}) + "\n")
+    timing = json.loads(timing_path.read_text()) if timing_path.exists() else None
+    return write_all(records, cfg, sets, out, wall_s=wall, command=command, training_invocation=timing)
+
+
+def run_quick_set(out_dir: str | Path | None = None, cache_dir: str | Path | None = None,
+                  progress: bool = False) -> dict[str, Path]:
+    """The quick experiment set (the report's CPU default); returns the results files written."""
+    return run_experiment(get_preset("quick"), out_dir, cache_dir, resume=True, progress=progress)

@@ -1,0 +1,201 @@
+"""Train one HSG-Det variant on the declared synthetic stream: resumable, logged per branch.
+
+Every variant, seed and capacity point gets the same budget (:class:`~.config.Budget`) and the
+same data: the batch at step t is drawn from ``(seed, t)``, so runs of different variants with
+one seed see identical images, and a resumed run continues exactly where it stopped.
+
+What is logged:
+* every step: total loss, each branch's loss (``loss_dense`` grid branch; ``loss_sparse`` query
+  branch incl. the token loss), the total gradient norm (before clipping) and each branch's
+  gradient norm on its *own* parameters (grid: PAN + dense head; query: token extractor +
+  token fusion + sparse head; these receive gradient only from their own loss);
+* every ``grad_every`` steps: each branch loss's gradient on the *shared* parameters (the
+  backbone, incl. the global block), computed separately with ``torch.autograd.grad``, their
+  norms and cosine;
+* every ``eval_every`` steps (and at step 0): COCO AP on the convergence set, every output mode.
+
+Checkpoints (model, optimiser, step, logs) are written atomically and read with
+``torch.load(weights_only=True)``.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from tqdm.auto import tqdm
+
+from hsgprof.errors import HsgprofError
+from hsgprof.adapters.hsgdet_experiments import build_model, scene_batch
+from hsgprof.experiments.config import ExperimentConfig
+from hsgprof.experiments.evaluate import MODES_BY_VARIANT, EvalSet, ap_rows
+from hsgprof.results import atomic_write_bytes
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """One training run: a variant, a seed, and (for the capacity sweep) model overrides."""
+
+    variant: str
+    seed: int
+    tag: str = "main"
+    overrides: tuple[tuple[str, Any], ...] = ()
+
+    @property
+    def key(self) -> str:
+        return f"{self.tag}-{self.variant}-s{self.seed}"
+
+
+def build_run_model(cfg: ExperimentConfig, spec: RunSpec) -> torch.nn.Module:
+    """The run's model, initialised from the run's seed."""
+    torch.manual_seed(spec.seed)
+    try:
+        return build_model(cfg.preset, variant=spec.variant, **{**cfg.model_kwargs(), **dict(spec.overrides)})
+    except ValueError as exc:
+        raise HsgprofError(str(exc)) from None
+
+
+def branch_parameters(model: torch.nn.Module) -> dict[str, list[torch.nn.Parameter]]:
+    """Parameters by branch: ``shared`` (backbone), ``dense`` (grid) and ``sparse`` (query) own."""
+    groups: dict[str, list[torch.nn.Parameter]] = {"shared": list(model.backbone.parameters()),
+                                                   "dense": [], "sparse": []}
+    if model.neck.pan is not None:
+        groups["dense"] = list(model.neck.pan.parameters()) + list(model.head.dense.parameters())
+    if model.neck.token_extractor is not None:
+        groups["sparse"] = (list(model.neck.token_extractor.parameters())
+                            + list(model.neck.token_fusion.parameters()) + list(model.head.sparse.parameters()))
+    return groups
+
+
+def _norm(grads: list[torch.Tensor | None]) -> float:
+    sq = sum(float(g.detach().pow(2).sum()) for g in grads if g is not None)
+    return math.sqrt(sq)
+
+
+def _cosine(a: list[torch.Tensor | None], b: list[torch.Tensor | None]) -> float:
+    dot = sum(float((x * y).sum()) for x, y in zip(a, b) if x is not None and y is not None)
+    na, nb = _norm(a), _norm(b)
+    return dot / (na * nb) if na > 0 and nb > 0 else float("nan")
+
+
+def lr_at(step: int, cfg: ExperimentConfig) -> float:
+    b = cfg.budget
+    return b.lr * min(1.0, (step + 1) / max(b.warmup_steps, 1))
+
+
+def save_checkpoint(path: Path, state: dict[str, Any]) -> None:
+    buf = io.BytesIO()
+    torch.save(state, buf)
+    atomic_write_bytes(path, buf.getvalue())
+
+
+def load_checkpoint(path: Path) -> dict[str, Any]:
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:                                       # corrupt or foreign file
+        raise HsgprofError(f"checkpoint {str(path)!r} cannot be read ({type(exc).__name__}: {exc}); "
+                           "delete it to retrain") from None
+
+
+def train_run(cfg: ExperimentConfig, spec: RunSpec, run_dir: str | Path, conv_set: EvalSet | None = None,
+              resume: bool = True, progress: bool = True, device: str | torch.device = "cpu"
+              ) -> tuple[torch.nn.Module, dict[str, Any]]:
+    """Train (or resume, or load if finished) one run; returns the model and its logs.
+
+    Logs: ``{"train": [...], "grad": [...], "eval": [...], "wall_s": float, "steps": int}``.
+    """
+    run_dir = Path(run_dir)
+    ckpt = run_dir / "checkpoint.pt"
+    b = cfg.budget
+    device = torch.device(device)
+    model = build_run_model(cfg, spec).to(device).train()
+    opt = torch.optim.AdamW(model.parameters(), lr=b.lr, weight_decay=b.weight_decay)
+    log: dict[str, Any] = {"train": [], "grad": [], "eval": [], "wall_s": 0.0, "steps": b.steps}
+    step = 0
+    if resume and ckpt.exists():
+        state = load_checkpoint(ckpt)
+        if state.get("config_key") != cfg.key() or state.get("run") != spec.key:
+            raise HsgprofError(f"checkpoint {str(ckpt)!r} belongs to another config or run; delete it or use "
+                               "another cache folder")
+        model.load_state_dict({k: v.to(device) for k, v in state["model"].items()})
+        opt.load_state_dict(state["optim"])
+        step, log = int(state["step"]), state["log"]
+    if step >= b.steps:
+        return model.train(), log
+
+    groups = branch_parameters(model)
+    params = [p for p in model.parameters() if p.requires_grad]
+    both = model.head.dense is not None and model.head.sparse is not None
+    modes = MODES_BY_VARIANT[spec.variant]
+
+    def evaluate(at_step: int) -> None:
+        if conv_set is None:
+            return
+        for r in ap_rows(model, conv_set, modes, cfg):
+            log["eval"].append({"step": at_step, "mode": r["mode"], "AP": r["AP"], "AP50": r["AP50"],
+                                "AP75": r["AP75"]})
+
+    def checkpoint() -> None:
+        save_checkpoint(ckpt, {"model": model.state_dict(), "optim": opt.state_dict(), "step": step,
+                               "log": log, "config_key": cfg.key(), "run": spec.key})
+
+    if step == 0 and not log["eval"]:
+        evaluate(0)
+    bar = tqdm(total=b.steps, initial=step, desc=spec.key, disable=not progress, leave=False)
+    t0 = time.perf_counter()
+    try:
+        while step < b.steps:
+            for g in opt.param_groups:
+                g["lr"] = lr_at(step, cfg)
+            images, targets, _ = scene_batch(cfg.train_scene, b.batch_size, (spec.seed, step))
+            images = images.to(device)
+            targets = [{k: v.to(device) for k, v in t.items()} for t in targets]
+            losses = model(images, targets)
+            opt.zero_grad(set_to_none=True)
+            row: dict[str, Any] = {"step": step, "loss": float(losses["loss"].detach())}
+            for k in ("loss_dense", "loss_sparse"):
+                row[k] = float(losses[k].detach()) if k in losses else float("nan")
+            if step % b.grad_every == 0:
+                grad = {"step": step}
+                per: dict[str, list] = {}
+                for name in ("loss_dense", "loss_sparse"):
+                    if name in losses:
+                        gs = torch.autograd.grad(losses[name], params, retain_graph=True, allow_unused=True)
+                        per[name] = list(gs)
+                # Set .grad to the sum of the branch gradients (== the gradient of the total loss).
+                for i, p in enumerate(params):
+                    parts = [per[n][i] for n in per if per[n][i] is not None]
+                    p.grad = sum(parts) if parts else None
+                index = {id(p): i for i, p in enumerate(params)}
+                shared_idx = [index[id(p)] for p in groups["shared"]]
+                for name, short in (("loss_dense", "dense"), ("loss_sparse", "sparse")):
+                    grad[f"shared_{short}"] = (_norm([per[name][i] for i in shared_idx])
+                                               if name in per else float("nan"))
+                grad["shared_cosine"] = (_cosine([per["loss_dense"][i] for i in shared_idx],
+                                                 [per["loss_sparse"][i] for i in shared_idx])
+                                         if both else float("nan"))
+                log["grad"].append(grad)
+            else:
+                losses["loss"].backward()
+            for short in ("dense", "sparse"):
+                row[f"grad_{short}"] = _norm([p.grad for p in groups[short]]) if groups[short] else float("nan")
+            row["grad_shared"] = _norm([p.grad for p in groups["shared"]])
+            row["grad_total"] = float(torch.nn.utils.clip_grad_norm_(params, b.grad_clip))
+            opt.step()
+            log["train"].append(row)
+            step += 1
+            bar.update(1)
+            if step % b.eval_every == 0 or step == b.steps:
+                evaluate(step)
+            if step % b.checkpoint_every == 0 or step == b.steps:
+                log["wall_s"] += time.perf_counter() - t0
+                t0 = time.perf_counter()
+                checkpoint()
+    finally:
+        bar.close()
+    return model, log
