@@ -30,6 +30,7 @@ def compose(store, profile: str) -> tuple[Document, "pd.DataFrame"]:
             *sections.counting_section(store),
             *sections.memory_section(store),
             *sections.latency_section(store),
+            *sections.info_section(store),
             *sections.experiments_section(store),
             *sections.method_section())
     return doc, verdicts

@@ -88,11 +88,22 @@ def _experiments(out: Path, profile: str) -> list[Path]:
     return [Path(p) for p in paths]
 
 
+def _info(out: Path, profile: str) -> list[Path]:
+    """MI/CMI/entropy estimators against closed-form truths (quick plan, or the full one)."""
+    from hsgprof.info import validation
+
+    result = validation.run_validation("full" if profile == "full" else "quick")
+    paths = validation.write_validation(result, out / "info_validation.json", out / "figures",
+                                        command=f"hsgprof report ({profile}): info validation")
+    return [Path(paths["results"]), *(Path(p) for p in paths["figures"])]
+
+
 STAGES: tuple[Stage, ...] = (
     Stage("model", _model, "feature-map shapes at 1080×1920"),
     Stage("counting", _counting, "FLOPs and parameters per component, sweeps, seed audit", ("quick", "full")),
     Stage("counting-smoke", _counting_smoke, "per-component FLOPs and parameters", ("smoke",)),
     Stage("memory", _memory, "memory estimates and 16 GB max batch", ("quick", "full")),
+    Stage("info", _info, "MI estimators validated on known ground truth", ("quick", "full")),
     Stage("experiments", _experiments, "theory experiments (3 variants × seeds; the long stage)", ("quick", "full")),
 )
 
