@@ -33,7 +33,7 @@ def _execute(name: str) -> nbformat.NotebookNode:
     assert params and "QUICK = True" in params[0].source
     client = nbclient.NotebookClient(book, timeout=120, kernel_name="python3",
                                      resources={"metadata": {"path": str(NOTEBOOKS.parent)}})
-    client.execute()              # timeout=120 s per cell; the notebooks' wall time is in docs/experiments.md
+    client.execute()              # at most 120 s per cell
     errors = [o for c in book.cells if c.cell_type == "code" for o in c.get("outputs", []) if o.output_type == "error"]
     assert not errors
     return book
