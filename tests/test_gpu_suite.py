@@ -26,11 +26,8 @@ MiB = 1 << 20
 
 
 @pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+def _one_thread(one_torch_thread):
+    """Real CPU compute here runs with one torch thread (conftest)."""
 
 
 def test_exits_with_a_clear_message_without_cuda(capsys, monkeypatch, tmp_path):

@@ -14,11 +14,8 @@ from hsgprof.results import read_results
 
 
 @pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+def _one_thread(one_torch_thread):
+    """Real CPU compute here runs with one torch thread (conftest)."""
 
 
 def _run(capsys, *argv):

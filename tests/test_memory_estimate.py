@@ -12,12 +12,8 @@ from hsgprof.memory.allocator import round_size
 
 
 @pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Real CPU compute with one thread: the CPU is shared, and oversubscribed threads crawl."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+def _one_thread(one_torch_thread):
+    """Real CPU compute here runs with one torch thread (conftest)."""
 
 
 TINY = (2, 3, 96, 128)

@@ -9,16 +9,6 @@ import pytest
 from hsgprof.memory.search import SearchError, search_max_batch
 
 
-@pytest.fixture
-def one_thread():
-    import torch
-
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 @pytest.mark.parametrize("limit, start", list(itertools.product([0, 1, 2, 3, 5, 13, 31, 32, 64, 200], [1, 4, 20, 64])))
 def test_finds_the_largest_fitting_batch(limit, start):
     ran: list[int] = []
@@ -78,7 +68,7 @@ def test_bad_bounds(bad):
         search_max_batch(lambda b: True, bad)
 
 
-def test_real_search_survives_simulated_oom_on_cpu(monkeypatch, one_thread):
+def test_real_search_survives_simulated_oom_on_cpu(monkeypatch, one_torch_thread):
     """The CUDA search's trial logic (catch, free, recover, go on) with out-of-memory simulated."""
     import torch
 
@@ -99,7 +89,7 @@ def test_real_search_survives_simulated_oom_on_cpu(monkeypatch, one_thread):
     assert all("OutOfMemoryError" in t.error for t in res.trials if not t.ok)
 
 
-def test_real_search_stops_on_other_errors(monkeypatch, one_thread):
+def test_real_search_stops_on_other_errors(monkeypatch, one_torch_thread):
     from hsgprof.memory import cuda as cuda_mem
     from hsgprof.memory.runner import RealStep
 

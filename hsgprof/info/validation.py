@@ -283,7 +283,16 @@ def stage_crosscheck(p: Plan, progress=None) -> list[dict]:
 
 
 def stage_pitfalls(p: Plan, progress=None) -> list[dict]:
-    """The three measured pitfalls, re-measured: bootstrap duplicates, full permutation for CMI, ties."""
+    """The three measured pitfalls, re-measured: bootstrap duplicates, full permutation for CMI, ties.
+
+    The tie warnings these deliberate misuses raise are expected here and silenced.
+    """
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=r".*column\(s\) have ties.*")
+        return _pitfalls(p, progress)
+
+
+def _pitfalls(p: Plan, progress=None) -> list[dict]:
     from hsgprof.info import uncertainty
 
     rows = []
