@@ -161,3 +161,16 @@ def test_corrupt_or_foreign_results_file(tmp_path, capsys, content, message):
 def test_bad_format(tmp_path):
     with pytest.raises(HsgprofError, match="--format 'docx'"):
         build_report(tmp_path / "r.pdf", "docx", "smoke", tmp_path)
+
+
+def test_results_paths_are_shown_relative_to_the_repository(tmp_path):
+    from hsgprof.report.store import ResultsStore
+    store = ResultsStore()
+    store.add_folder(ROOT / "reports" / "measurements", gpu=True)
+    doc = next(iter(store.gpu.values()))
+    assert store.path_of(doc).startswith("reports/measurements/")     # a reader's clone, not ours
+    outside = tmp_path / "x.json"
+    write_results(outside, "test.kind", [{"a": 1}], command="test")
+    store.add_folder(tmp_path)
+    assert store.path_of(store.cpu["test.kind"]) == str(outside)
+    assert store.path_of({}) == "?"

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from hsgprof.provenance import REPO_ROOT
 from hsgprof.results import read_results
 
 
@@ -34,7 +35,14 @@ class ResultsStore:
         return self.cpu.get(kind) or (self.gpu.get(kind) if prefer_gpu else None)
 
     def path_of(self, doc: dict[str, Any]) -> str:
-        return str(self.paths.get(id(doc), "?"))
+        """The file a document came from, relative to the repository when inside it."""
+        path = self.paths.get(id(doc))
+        if path is None:
+            return "?"
+        try:
+            return str(path.resolve().relative_to(REPO_ROOT))
+        except ValueError:
+            return str(path)
 
     def add_folder(self, folder: Path, gpu: bool = False) -> None:
         """Load every ``*.json`` results file in ``folder`` and its sub-folders (newest per kind wins)."""
