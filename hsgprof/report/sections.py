@@ -31,6 +31,14 @@ def _missing(what: str, how: str) -> Paragraph:
     return Paragraph(f"Not measured: no {what} results were found. Produce them with `{how}`.")
 
 
+def _figures(store, files: list[str], caption) -> list[Block]:
+    """The figures among ``files`` (names under the results folder's ``figures/``) that exist."""
+    if store.results_dir is None:
+        return []
+    pngs = [(name, Path(store.results_dir) / "figures" / f"{name}.png") for name in files]
+    return [Figure(png, caption(name)) for name, png in pngs if png.is_file()]
+
+
 def _provenance_line(doc: dict[str, Any], path: str) -> str:
     p = doc["provenance"]
     dev = p["device"]
@@ -113,12 +121,10 @@ def counting_section(store) -> list[Block]:
                 Table(pd.DataFrame(validation["rows"])[["model", "input", "published", "published_unit",
                                                         "referee", "delta_pct"]],
                       "torchvision Weights.meta['_ops'] (GMACs) and Ultralytics' YOLOv8-l (2 × MACs)")]
-    for name in ("count_components", "count_flops_vs_resolution", "count_flops_vs_num_tokens",
-                 "count_flops_vs_num_queries", "count_flops_vs_decoder_layers", "count_flops_vs_token_scales",
-                 "count_forward_backward"):
-        png = Path(store.results_dir) / "figures" / f"{name}.png" if store.results_dir else None
-        if png is not None and png.is_file():
-            out.append(Figure(png, name.replace("_", " ") + " (FLOPs = 2 × MACs; meta-device count)"))
+    out += _figures(store, ["count_components", "count_flops_vs_resolution", "count_flops_vs_num_tokens",
+                            "count_flops_vs_num_queries", "count_flops_vs_decoder_layers",
+                            "count_flops_vs_token_scales", "count_forward_backward"],
+                    lambda name: name.replace("_", " ") + " (FLOPs = 2 × MACs; meta-device count)")
     return out
 
 
@@ -224,10 +230,8 @@ def info_section(store) -> list[Block]:
                     if c in part:
                         part[c] = part[c].map(lambda v: "" if v is None or pd.isna(v) else f"{v:.4f}")
                 out.append(Table(part, title))
-    for name in ("info_bias_vs_n", "info_bias_vs_d", "info_coverage", "info_high_mi"):
-        png = Path(store.results_dir) / "figures" / f"{name}.png" if store.results_dir else None
-        if png is not None and png.is_file():
-            out.append(Figure(png, name.replace("_", " ") + " (nats; closed-form truths)"))
+    out += _figures(store, ["info_bias_vs_n", "info_bias_vs_d", "info_coverage", "info_high_mi"],
+                    lambda name: name.replace("_", " ") + " (nats; closed-form truths)")
     return out
 
 
@@ -272,10 +276,11 @@ def experiments_section(store) -> list[Block]:
         for col in ("value", "ci_low", "ci_high"):
             i[col] = i[col].map(lambda v: "" if v is None or pd.isna(v) else f"{v:.4f}")
         out.append(Table(i, "Information measured instead of I(Y;Q|X) (which is 0 when Q is a function of X)"))
-    for name in ("entropy", "delta_occlusion", "capacity", "gradients", "convergence", "ap_density"):
-        png = Path(store.results_dir) / "figures" / f"experiments_{name}.png" if store.results_dir else None
-        if png is not None and png.is_file():
-            out.append(Figure(png, f"experiments: {name.replace('_', ' ')} (synthetic scenes, CPU quick set)"))
+    where = "CUDA" if summary["provenance"].get("device", {}).get("cuda_available") else "CPU"
+    out += _figures(store, [f"experiments_{name}" for name in ("entropy", "delta_occlusion", "capacity",
+                                                                "gradients", "convergence", "ap_density")],
+                    lambda name: f"{name.replace('_', ' ')} (synthetic scenes, "
+                                 f"{summary['meta'].get('config_name')} set, {where})")
     return out
 
 
