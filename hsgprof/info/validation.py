@@ -5,7 +5,8 @@ Stages (each returns tidy rows, one per estimate or per trial):
 * ``bias``: error of each method on each ground-truth case at each N (repeated draws):
   bias, standard deviation, RMSE.
 * ``sweep``: the same over N (10^2 .. 10^5) and dimension d per variable (1 .. 32) for the
-  correlated-Gaussian case.
+  correlated-Gaussian case (every continuous MI method but the neural ones), and over N for the
+  CMI methods (chain with a direct edge) and the discrete ones (symmetric channel).
 * ``high_mi``: KSG versus the corrected ``ksg_gc`` as the truth grows (d = 4 per variable).
 * ``coverage``: 95 % subsample intervals: how often they contain the truth.
 * ``crosscheck``: our KSG-1 / Frenzel–Pompe against scikit-learn's ``mutual_info_regression``
@@ -143,7 +144,9 @@ class Plan:
     sweep_n: tuple[int, ...] = (100, 1000, 10_000, 100_000)
     sweep_d: tuple[int, ...] = (1, 2, 4, 8, 16, 32)
     sweep_rho: tuple[float, ...] = (0.5, 0.9)
-    sweep_methods: tuple[str, ...] = ("ksg1", "ksg_gc", "gaussian", "copula")
+    sweep_methods: tuple[str, ...] = ("ksg1", "ksg2", "ksg_gc", "mixed", "gaussian", "copula")
+    sweep_cmi_methods: tuple[str, ...] = ("fp", "fp_gc", "mixed", "gaussian", "copula")   # chain + direct edge, over N
+    sweep_discrete_methods: tuple[str, ...] = ("plugin", "miller_madow", "mixed")          # symmetric channel, over N
     sweep_reps: dict[int, int] = field(default_factory=lambda: {100: 50, 1000: 20, 10_000: 5, 100_000: 2})
     sweep_max_joint_dim_large_n: int = 8  # N = 10^5 only up to this joint dimension (tree back end)
     high_mi_rho: tuple[float, ...] = (0.3, 0.5, 0.7, 0.8, 0.9, 0.95)
@@ -166,7 +169,8 @@ def plan(mode: str) -> Plan:
         return Plan("full")
     if mode == "quick":
         return Plan("quick", bias_reps=3, neural_reps=1, sweep_n=(1000, 10_000), sweep_d=(1, 4),
-                    sweep_rho=(0.9,), sweep_methods=("ksg1", "ksg_gc", "copula"),
+                    sweep_rho=(0.9,), sweep_methods=("ksg1", "ksg_gc", "copula"), sweep_cmi_methods=("fp",),
+                    sweep_discrete_methods=("miller_madow",),
                     sweep_reps={1000: 5, 10_000: 2}, high_mi_rho=(0.5, 0.9), high_mi_reps=2,
                     coverage_n=(1000,), coverage_reps={1000: 30}, coverage_methods_mi=("ksg1",),
                     coverage_methods_cmi=("fp",), crosscheck_n=(10_000,), crosscheck_reps=2,
@@ -212,6 +216,12 @@ def stage_sweep(p: Plan, progress=None) -> list[dict]:
                 if n >= 100_000 and 2 * d > p.sweep_max_joint_dim_large_n:
                     continue
                 methods = [m for m in p.sweep_methods if not (m in ("gaussian", "copula") and n <= 2 * d + 2)]
+                rows += run_trials("sweep", case, methods, n, p.sweep_reps.get(n, 3), p.seed, progress=progress)
+    # CMI and discrete methods have no d to sweep here: their cases are over N only
+    for case, methods in ((C.gaussian_chain(1.0, 1.0, 0.5), p.sweep_cmi_methods),
+                          (C.symmetric_channel(4, 0.3), p.sweep_discrete_methods)):
+        for n in p.sweep_n:
+            if methods:
                 rows += run_trials("sweep", case, methods, n, p.sweep_reps.get(n, 3), p.seed, progress=progress)
     return rows
 
@@ -465,19 +475,20 @@ def figure_bias_vs_n(summary: pd.DataFrame):
     """Error ± sd versus N for the correlated-Gaussian sweep, one panel per (d, rho)."""
     plt = _plt()
     s = summary[summary["stage"] == "sweep"]
-    panels = sorted({(d, r) for d, r in zip(s["d"], s["rho"])})
+    order = s.assign(_d=s["d"].fillna(np.inf), _r=s["rho"].fillna(np.inf)).sort_values(["_d", "_r"])
+    panels = list(dict.fromkeys(order["case"]))   # Gaussians by (d, rho), then the chain and the channel
     ncol = min(4, max(1, len(panels)))
     nrow = max(1, int(np.ceil(len(panels) / ncol)))
     fig, axes = plt.subplots(nrow, ncol, figsize=(3.6 * ncol, 2.8 * nrow), squeeze=False, sharex=True)
-    for ax, (d, r) in zip(axes.flat, panels):
-        sub = s[(s["d"] == d) & (s["rho"] == r)]
+    for ax, case in zip(axes.flat, panels):
+        sub = s[s["case"] == case]
         for m, g in sub.groupby("method"):
             g = g.sort_values("n")
             ax.errorbar(g["n"], g["bias"], yerr=g["sd"].fillna(0), marker="o", ms=3, capsize=2, label=m)
         ax.axhline(0, color="k", lw=0.6)
         ax.axhspan(-0.05, 0.05, color="0.9", zorder=0)
         ax.set_xscale("log")
-        ax.set_title(f"d={int(d)}/var, rho={r:g}, I={sub['truth'].iloc[0]:.2f}", fontsize=9)
+        ax.set_title(f"{case}, I={sub['truth'].iloc[0]:.2f}", fontsize=9)
     for ax in axes.flat[len(panels):]:
         ax.set_visible(False)
     for ax in axes[-1]:
@@ -485,7 +496,7 @@ def figure_bias_vs_n(summary: pd.DataFrame):
     for ax in axes[:, 0]:
         ax.set_ylabel("error (nats)")
     axes.flat[0].legend(fontsize=7)
-    fig.suptitle("Estimator error versus N (correlated Gaussians; grey band: ±0.05 nats)", fontsize=10)
+    fig.suptitle("Estimator error versus N (grey band: ±0.05 nats)", fontsize=10)
     fig.tight_layout()
     return fig
 
@@ -493,7 +504,7 @@ def figure_bias_vs_n(summary: pd.DataFrame):
 def figure_bias_vs_d(summary: pd.DataFrame, n: int = 10_000):
     """Error ± sd versus dimension per variable at one N."""
     plt = _plt()
-    s = summary[(summary["stage"] == "sweep") & (summary["n"] == n)]
+    s = summary[(summary["stage"] == "sweep") & (summary["n"] == n) & summary["d"].notna()]
     rhos = sorted(s["rho"].dropna().unique())
     fig, axes = plt.subplots(1, max(1, len(rhos)), figsize=(4.5 * max(1, len(rhos)), 3.2), squeeze=False)
     for ax, r in zip(axes[0], rhos):
