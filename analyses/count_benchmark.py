@@ -72,7 +72,7 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--repeats", type=int, default=5, help="referee counts to time (median)")
     p.add_argument("--forwards", type=int, default=2, help="real CPU forwards to time (median)")
-    p.add_argument("--out", default=str(REPO / "reports" / "results" / "count_benchmark.json"))
+    p.add_argument("--out", default=str(REPO / "reports" / "benchmarks" / "count_benchmark.json"))
     args = p.parse_args(argv)
     r = benchmark(args.repeats, args.forwards)
     write_results(args.out, "count.benchmark", [r], {"repeats": args.repeats, "forwards": args.forwards},

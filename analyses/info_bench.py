@@ -1,7 +1,7 @@
 """Speed of hsgprof's k-NN MI estimator, measured side by side with ennemi in one run.
 
     python analyses/info_bench.py            # default: 7 repeats at d = 1, 3 at d = 16
-    python analyses/info_bench.py --repeats 11 --out reports/results/info_bench.json
+    python analyses/info_bench.py --repeats 11 --out reports/benchmarks/info_bench.json
 
 Measures (medians of repeats, calls interleaved so both tools see the same machine load):
 
@@ -112,7 +112,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
     ap.add_argument("--repeats", type=int, default=7, help="repeats at d = 1 (median reported)")
     ap.add_argument("--repeats-large", type=int, default=3, help="repeats at d = 16 (median reported)")
     ap.add_argument("--skip-plain", action="store_true", help="skip the slow plain-cKDTree reference at d = 16")
-    ap.add_argument("--out", default="reports/results/info_bench.json")
+    ap.add_argument("--out", default="reports/benchmarks/info_bench.json")
     args = ap.parse_args(argv)
     rows = bench(args.repeats, args.repeats_large, skip_plain=args.skip_plain)
     print(f"load average before/after: {rows[0]['load_before']:.2f} / {rows[0]['load_after']:.2f} "

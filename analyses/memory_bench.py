@@ -3,7 +3,7 @@
 Times ``estimate_memory`` (fake tensors, no GPU) for a training step (AdamW) and an inference
 call, fp32 and fp16 AMP, batch 1, predicted for CUDA; median of ``--repeat`` runs after one
 warm-up run (imports, first-call caches). Writes ``memory_bench.json`` (kind ``memory.bench``).
-Usage: python analyses/memory_bench.py [--repeat 3] [--threads 1] [--out reports/results]
+Usage: python analyses/memory_bench.py [--repeat 3] [--threads 1] [--out reports/benchmarks]
 """
 
 from __future__ import annotations
@@ -45,7 +45,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--threads", type=int, default=1)
-    ap.add_argument("--out", type=Path, default=Path("reports/results"))
+    ap.add_argument("--out", type=Path, default=Path("reports/benchmarks"))
     args = ap.parse_args()
     from hsgprof.results import results_frame
 

@@ -105,3 +105,13 @@ def test_cli_cuda_without_gpu(capsys, monkeypatch):
     code = main(["latency", "hsgdet-tiny", "--input", "1x3x64x96", "--device", "cuda"])
     err = capsys.readouterr().err
     assert code == 2 and "CUDA is not available" in err
+
+
+def test_yolov8l_ref_is_timed_per_component():
+    """The YOLOv8-l rebuild has the grid path's components (what the GPU suite times beside HSG-Det)."""
+    r = pd.DataFrame(latency_rows(["yolov8l-ref"], (1, 3, 64, 64), "fp32", "cpu", warmup=1, repeat=2,
+                                  components=True, global_components=GLOBAL_REASONING))
+    comp = r[r.kind == "component"]
+    assert set(comp.component) == {"Stem", "P3 stage", "P4 stage", "P5 stage", "PAN path", "Dense head"}
+    assert (comp.median_ms > 0).all()
+    assert r[r.kind == "global_share"].empty                      # no global reasoning in a grid-only model
