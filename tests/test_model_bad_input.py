@@ -35,6 +35,7 @@ def test_bad_config(kwargs, match):
     (torch.rand(1, 1, 64, 64), r"got \[1, 1, 64, 64\]"),
     (torch.randint(0, 255, (1, 3, 64, 64), dtype=torch.uint8), "floating-point.*uint8"),
     (torch.rand(1, 3, 16, 64), "16x64 is below the largest stride"),
+    (torch.rand(1, 3, 64, 31), "64x31 is below the largest stride"),
     (torch.full((1, 3, 64, 64), float("nan")), "NaN or inf"),
 ])
 def test_bad_images(model, images, match):

@@ -38,6 +38,11 @@ def test_stage_shapes_1080p(mode):
     assert tuple(shapes["backbone.global_block"].shape) == (1, 1024, *EXPECTED[mode]["p5"])
     pan = shapes["neck.pan"]
     assert [tuple(t.shape) for t in pan] == [(1, CHANNELS[s], *EXPECTED[mode][s]) for s in ("p3", "p4", "p5")]
+    tokens = shapes["neck.token_extractor"]                                   # top-K over P5 only
+    assert tuple(tokens.memory.shape) == (1, 256, 256) and tuple(tokens.coords.shape) == (1, 256, 2)
+    assert tokens.shapes == [EXPECTED[mode]["p5"]]
+    assert [tuple(m.shape) for m in tokens.score_maps] == [(1, EXPECTED[mode]["p5"][0] * EXPECTED[mode]["p5"][1])]
+    assert [tuple(i.shape) for i in tokens.indices] == [(1, 256)]
     assert tuple(shapes["neck.token_fusion"].shape) == (1, 256, 256)          # K = 256 tokens, d = 256
     anchors = sum(h * w for s, (h, w) in EXPECTED[mode].items() if s != "stem")
     assert tuple(out["dense_logits"].shape) == (1, anchors, 80)
