@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import re
+import shutil
 from pathlib import Path
 
 import pypdf
@@ -16,7 +17,9 @@ from hsgprof.claims.rules import (INCONCLUSIVE, NOT_MEASURED, REFUTED, STATUSES,
                                   Exact, InRange, Measured, Negative, NotMeasurable)
 from hsgprof.cli import main
 from hsgprof.errors import HsgprofError
-from hsgprof.report.build import build_report
+from hsgprof.claims.rules import fmt
+from hsgprof.report import build as build_module
+from hsgprof.report.build import build_report, verdicts_path
 from hsgprof.report.sections import num
 from hsgprof.report.stages import Stage, run_stages
 from hsgprof.results import read_results, write_results
@@ -58,13 +61,40 @@ def test_rules(rule, claimed, value, ci, status):
     assert got == status and reason
 
 
+COMMITTED = ROOT / "reports" / "results"
+# committed results of a quick run, planted in the smoke report's results folder: a smoke report must not read them
+STALE = ("memory_hsgdet_estimates.json", "experiments-quick/experiments_summary.json",
+         "figures/experiments_entropy.png")
+
+
+def _pages(pdf: Path) -> list[str]:
+    return [page.extract_text() for page in pypdf.PdfReader(io.BytesIO(pdf.read_bytes())).pages]
+
+
 @pytest.fixture(scope="module")
 def smoke_report(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("report")
+    for name in STALE:
+        (tmp / "results" / name).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(COMMITTED / name, tmp / "results" / name)
+    (tmp / "results" / "foreign.json").write_text(json.dumps({"hello": "world"}))   # not a stage's file
     written = build_report(tmp / "out" / "report.pdf", "pdf", "smoke", tmp / "results",
                            measurements_dir=ROOT / "reports" / "measurements")
-    text = "".join(page.extract_text() for page in pypdf.PdfReader(io.BytesIO(written["pdf"].read_bytes())).pages)
-    return tmp, written, text
+    return tmp, written, "".join(_pages(written["pdf"]))
+
+
+@pytest.fixture(scope="module")
+def committed_report(tmp_path_factory):
+    """A report from a copy of the committed quick results, with no GPU measurement folder."""
+    tmp = tmp_path_factory.mktemp("committed")
+    shutil.copytree(COMMITTED, tmp / "in", ignore=shutil.ignore_patterns(".*"))
+    before = {p: p.stat().st_mtime_ns for p in (tmp / "in").rglob("*")}
+    written = build_report(tmp / "out" / "report.pdf", "pdf", "quick", from_results=tmp / "in",
+                           measurements_dir=tmp / "no-measurements")
+    after = {p: p.stat().st_mtime_ns for p in (tmp / "in").rglob("*")}
+    assert after == before                                  # the input folder is never written to
+    pages = _pages(written["pdf"])
+    return tmp, written, pages, written["md"].read_text()
 
 
 def _squash(s: str) -> str:
@@ -174,3 +204,212 @@ def test_results_paths_are_shown_relative_to_the_repository(tmp_path):
     store.add_folder(tmp_path)
     assert store.path_of(store.cpu["test.kind"]) == str(outside)
     assert store.path_of({}) == "?"
+
+
+# --------------------------------------------------------------------------- the first page
+
+
+def test_first_page_is_a_summary_with_counts_table_and_provenance(smoke_report):
+    tmp, written, _ = smoke_report
+    pages = _pages(written["pdf"])
+    first = _squash(pages[0])
+    doc = read_results(written["verdicts"], "report.verdicts")
+    verdicts = doc["rows"]
+    for status in STATUSES:
+        n = sum(v["verdict"] == status for v in verdicts)
+        assert _squash(f"{n} {status}") in first, status
+    assert _squash(f"{len(verdicts)} claims:") in first
+    assert doc["provenance"]["commit"][:12] in first         # the run's commit, in the provenance block
+    for v in verdicts:                                       # the compact table fits on page 1
+        assert _squash(v["id"]) in first, v["id"]
+        assert _squash(v["measured"]) in first, (v["id"], v["measured"])
+    folders = sorted(p.name for p in (ROOT / "reports" / "measurements").glob("*-20??-??-??") if p.is_dir())
+    if folders:
+        assert _squash(f"GPU measurements: used, from reports/measurements/{folders[-1]}") in first
+    assert "Verdictsinfull" not in first and "Verdictsinfull" in _squash(pages[1])
+
+
+def test_first_page_says_when_no_gpu_measurement_was_used(committed_report):
+    _, _, pages, _ = committed_report
+    assert _squash("GPU measurements: none (no measurement folder was found)") in _squash(pages[0])
+
+
+# --------------------------------------------------------------------------- which files a report reads
+
+
+def test_default_mode_reads_only_the_files_its_stages_wrote(smoke_report):
+    tmp, written, text = smoke_report
+    flat = _squash(text)
+    by_id = {v["id"]: v for v in read_results(written["verdicts"], "report.verdicts")["rows"]}
+    # a quick run's memory estimate and experiment summary sit in the folder, yet smoke ran neither stage
+    assert by_id["memory.train_activations"]["verdict"] == NOT_MEASURED
+    assert by_id["theorem.entropy"]["verdict"] == NOT_MEASURED
+    assert "memory_hsgdet_estimates.json" not in flat and "experiments_summary.json" not in flat
+    assert "entropy(syntheticscenes" not in flat              # nor its figure
+    assert "model_shapes.json" in flat and "count_hsgdet_components.json" in flat
+
+
+def test_from_results_reads_every_file_in_the_folder(committed_report):
+    _, written, pages, md = committed_report
+    by_id = {v["id"]: v for v in read_results(written["verdicts"], "report.verdicts")["rows"]}
+    assert by_id["memory.train_activations"]["verdict"] != NOT_MEASURED
+    assert by_id["theorem.entropy"]["verdict"] != NOT_MEASURED
+    assert "experiments-quick/experiments_summary.json" in md and "memory_hsgdet_estimates.json" in md
+    assert "report_verdicts.json" not in md                   # an old report's output is not an input
+
+
+def test_a_profile_never_mixes_in_another_profiles_files(tmp_path):
+    def exp(out, profile):
+        return [write_results(out / f"experiments-{profile}" / "x.json", "test.mixed", [{"profile": profile}])]
+
+    stages = (Stage("exp", exp),)
+    out = tmp_path / "out" / "r.md"
+    build_report(out, "md", "quick", tmp_path / "results", measurements_dir=None, stages=stages)
+    # a later full run left its file behind (newer), outside this profile's stage record
+    full = write_results(tmp_path / "results" / "experiments-full" / "x.json", "test.mixed", [{"profile": "full"}])
+    doc = json.loads(full.read_text())
+    doc["provenance"]["date"] = "2999-01-01T00:00:00+00:00"        # newer than anything the quick stage wrote
+    full.write_text(json.dumps(doc))
+    build_report(out, "md", "quick", tmp_path / "results", measurements_dir=None, stages=stages)
+    md = out.read_text()
+    assert "experiments-quick/x.json" in md and "experiments-full" not in md
+
+
+def test_verdicts_go_beside_the_report_not_into_the_input_folder(committed_report, smoke_report):
+    tmp, written, _, _ = committed_report
+    assert written["verdicts"] == tmp / "out" / "report.verdicts.json" == verdicts_path(tmp / "out" / "report.pdf")
+    assert not list((tmp / "in").rglob("*.verdicts.json"))
+    stmp, swritten, _ = smoke_report
+    assert swritten["verdicts"] == stmp / "out" / "report.verdicts.json"
+    assert not (stmp / "results" / "report_verdicts.json").exists()
+
+
+def test_corrupt_gpu_file_fails_before_any_stage_runs(tmp_path, capsys):
+    bad = tmp_path / "measurements" / "some-gpu-2026-01-01"
+    bad.mkdir(parents=True)
+    (bad / "latency.json").write_text("{not json")
+    out = tmp_path / "out" / "report.pdf"
+    with pytest.raises(HsgprofError, match="not valid JSON"):
+        build_report(out, "pdf", "smoke", tmp_path / "results", measurements_dir=tmp_path / "measurements")
+    assert not (tmp_path / "results").exists() and not (tmp_path / "out").exists()
+
+
+# --------------------------------------------------------------------------- --device
+
+
+def test_device_cuda_without_cuda_is_one_line_and_writes_nothing(tmp_path, capsys, monkeypatch):
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    rc = main(["report", "--smoke", "--device", "cuda", "--results-dir", str(tmp_path / "results"),
+               "--out", str(tmp_path / "out" / "r.pdf")])
+    err = capsys.readouterr().err.strip()
+    assert rc != 0 and "CUDA" in err and "\n" not in err
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_device_reaches_the_training_stage_only(tmp_path, monkeypatch):
+    seen = []
+
+    def trains(out, profile, device):
+        seen.append(device)
+        return [write_results(out / "t.json", "test.t", [{"device": device}])]
+
+    def counts(out, profile):                               # takes no device
+        return [write_results(out / "c.json", "test.c", [{"x": 1}])]
+
+    stages = (Stage("c", counts), Stage("t", trains, uses_device=True))
+    run_stages(tmp_path, "quick", stages, device="cuda")
+    run_stages(tmp_path, "quick", stages, device="cuda")     # cached
+    run_stages(tmp_path, "quick", stages, device="cpu")      # another device: retrained
+    assert seen == ["cuda", "cpu"]
+    from hsgprof.report.stages import STAGES
+    assert [s.name for s in STAGES if s.uses_device] == ["experiments"]
+    got = {}
+    monkeypatch.setattr(build_module, "build_report", lambda *a, **kw: got.update(kw) or {})
+    assert main(["report", "--device", "cuda", "--out", str(tmp_path / "r.pdf")]) == 0
+    assert got["device"] == "cuda"
+
+
+# --------------------------------------------------------------------------- numbers, formats, faults
+
+
+def test_verdict_table_memory_and_info_numbers_equal_their_files(committed_report):
+    tmp, written, pages, md = committed_report
+    flat = _squash("".join(pages))
+    first = _squash(pages[0])
+    for v in read_results(written["verdicts"], "report.verdicts")["rows"]:
+        assert _squash(v["measured"]) in first, v["id"]     # compact table on page 1
+        assert _squash(v["measured"]) in _squash("".join(pages[1:])), v["id"]   # the full table
+    mem = read_results(tmp / "in" / "memory_hsgdet_estimates.json", "memory.hsgdet.estimates")["rows"]
+    assert mem and all(num(r["peak_allocated_MiB"], 1) in flat for r in mem)
+    assert all(num(r["peak_reserved_MiB"], 1) in flat for r in mem)
+    info = read_results(tmp / "in" / "info_validation.json", "info_validation")["meta"]["summary"]
+    high = [r for r in info if r["stage"] == "high_mi"]
+    assert high and all(num(r["bias"], 4) in flat for r in high)
+
+
+def test_without_gpu_latency_claims_say_not_measured_beside_the_cpu_estimate(committed_report):
+    tmp, written, pages, md = committed_report
+    first = _squash(pages[0])
+    audit = {r["claim"]: r["measured"] for r in read_results(tmp / "in" / "count_seed_audit.json")["rows"]}
+    ratio = audit["HSG-Det at 640²"] / audit["640² premise: 'YOLO-l scale' FLOPs"]
+    by_id = {v["id"]: v for v in read_results(written["verdicts"], "report.verdicts")["rows"]}
+    for cid, estimate in (("latency.near_yolo_l", ratio), ("share.global_time", None)):
+        v = by_id[cid]
+        assert v["verdict"] == NOT_MEASURED and v["measured"].startswith("not measured on a GPU; estimate ")
+        assert "[estimate]" in v["reason"] and _squash(v["measured"]) in first
+        if estimate is not None:
+            assert v["measured"].endswith(fmt(estimate))
+    assert "not measured on a GPU" in md.split("## Latency")[1].split("##")[0]
+
+
+def test_captions_state_input_sizes_from_the_results(committed_report):
+    tmp, _, pages, md = committed_report
+    cfg = read_results(tmp / "in" / "experiments-quick" / "experiments_summary.json")["provenance"]["config"]
+    val, dense = cfg["val_scene"], cfg["dense_scene"]
+    captions = [line for line in md.splitlines() if line.startswith("*")]
+    entropy = next(c for c in captions if c.startswith("*entropy (synthetic scenes"))
+    assert f"input {val['height']}×{val['width']}" in entropy
+    density = next(c for c in captions if c.startswith("*ap density"))
+    assert f"input {dense['height']}×{dense['width']}" in density
+    assert f"input {val['height']}×{val['width']}" in next(c for c in captions if c.startswith("*Held-out NLL"))
+    sweeps = read_results(tmp / "in" / "count_hsgdet_sweeps.json")["rows"]
+    tokens = {r["input"] for r in sweeps if r["sweep"] == "num_tokens"}
+    caption = next(c for c in captions if c.startswith("*count flops vs num tokens"))
+    assert tokens and all(i in caption for i in tokens)
+    assert _squash(caption.strip("*")) in _squash("".join(pages))   # the PDF prints the same caption
+
+
+def test_provenance_lists_each_file_with_its_command(committed_report):
+    tmp, _, pages, md = committed_report
+    flat = _squash("".join(pages))
+    assert "| command" in md
+    for name in ("count_hsgdet_components.json", "memory_hsgdet_estimates.json", "info_validation.json"):
+        assert _squash(read_results(tmp / "in" / name)["provenance"]["command"]) in flat, name
+
+
+def test_format_md_writes_markdown_only(tmp_path, committed_report):
+    src = committed_report[0] / "in"
+    out = tmp_path / "md" / "report.md"
+    assert main(["report", "--from-results", str(src), "--format", "md", "--out", str(out)]) == 0
+    md = out.read_text()
+    assert all(c.id in md for c in LEDGER)
+    assert not out.with_suffix(".pdf").exists()
+    assert (tmp_path / "md" / "report.verdicts.json").is_file()
+
+
+def test_render_failure_leaves_the_old_report_intact(tmp_path, committed_report, monkeypatch):
+    out = tmp_path / "report.pdf"
+    out.write_bytes(b"%PDF old")
+    out.with_suffix(".md").write_text("old md")
+
+    def boom(doc):
+        raise RuntimeError("renderer failed")
+
+    monkeypatch.setattr(build_module, "to_pdf", boom)
+    with pytest.raises(RuntimeError, match="renderer failed"):
+        build_report(out, "pdf", "quick", from_results=committed_report[0] / "in", measurements_dir=None)
+    assert out.read_bytes() == b"%PDF old" and out.with_suffix(".md").read_text() == "old md"
+    assert not verdicts_path(out).exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["report.md", "report.pdf"]   # no temporary left

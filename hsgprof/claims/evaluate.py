@@ -22,6 +22,11 @@ def judge(claim: Claim, store) -> dict:
             status, reason = NOT_MEASURED, f"no results for measurement {claim.measure!r} were found"
         return {**row, "measured": "", "verdict": status, "reason": reason, "source": "", "device": "",
                 "estimate": False}
+    if measured.unjudged:                   # e.g. a GPU quantity with only a CPU-side estimate
+        reason = f"{measured.unjudged}; rule not applied; CPU-side estimate {fmt(measured.value)}"
+        return {**row, "measured": f"{measured.unjudged}; estimate {fmt(measured.value)}", "verdict": NOT_MEASURED,
+                "reason": reason + (f"; {measured.note}" if measured.note else "") + " [estimate]",
+                "source": measured.source, "device": measured.device, "estimate": True}
     status, reason = claim.rule.judge(claim.claimed, measured)
     shown = measured.value[1] if isinstance(measured.value, tuple) and measured.value and \
         isinstance(measured.value[0], str) else fmt(measured.value)

@@ -148,7 +148,7 @@ def _share_flops(store):
         return None
     share = sum(r["referee_gemm_flops"] for r in parts) / total["referee_gemm_flops"]
     return _from(store, doc, share, device="meta device (counted, no compute)",
-                 note="GEMM FLOPs of " + ", ".join(r["component"] for r in parts))
+                 note="GEMM FLOPs of " + ", ".join(r["component"] for r in parts) + f"; input {total['input']}")
 
 
 @measure("attention_scaling")
@@ -248,14 +248,35 @@ def _latency_rows(store) -> tuple[list[dict], dict | None]:
     return _rows(store, "latency-cuda", prefer_gpu=True)
 
 
+NO_GPU = "not measured on a GPU"
+
+
 @measure("latency_ratio_yolo")
 def _lat_ratio(store):
     rows, doc = _latency_rows(store)
     r = _one(rows, target="hsgdet-l", component="ratio to yolov8l-ref", batch=1, precision="fp16-amp")
     if r is None:
-        return None
+        return _flop_ratio_estimate(store)
     return _from(store, doc, r["ratio_median_of_rounds"], ci=(r["ratio_q1"], r["ratio_q3"]),
-                 note="batch 1, fp16 AMP, 1080×1920, median of per-round ratios (IQR as interval)")
+                 note=f"batch 1, fp16 AMP, input {r.get('input', 'not recorded')}, median of per-round ratios "
+                      "(IQR as interval)")
+
+
+def _flop_ratio_estimate(store) -> Measured | None:
+    """No GPU latency: the FLOP ratio at the same input, shown as a CPU-side estimate, not judged."""
+    hsg, doc = _audit_row(store, "HSG-Det at 640²")
+    yolo, _ = _audit_row(store, "640² premise: 'YOLO-l scale' FLOPs")
+    if hsg is None or yolo is None:
+        return None
+    return _from(store, doc, hsg["measured"] / yolo["measured"], estimate=True, unjudged=NO_GPU,
+                 device="meta device (counted, no compute)",
+                 note=f"FLOP ratio hsgdet-l / yolov8l-ref at 640×640 ({hsg['measured'] / 1e9:.4g}G / "
+                      f"{yolo['measured'] / 1e9:.4g}G FLOPs); FLOPs are not latency")
+
+
+def _audit_row(store, claim: str) -> tuple[dict | None, dict | None]:
+    rows, doc = _rows(store, "count.seed_audit")
+    return _one(rows, claim=claim), doc
 
 
 @measure("global_share_time")
@@ -263,7 +284,10 @@ def _share_time(store):
     rows, doc = _latency_rows(store)
     r = _one(rows, target="hsgdet-l", component="global reasoning", batch=1, precision="fp16-amp")
     if r is None:
-        return None
+        share = _share_flops(store)
+        return None if share is None else Measured(
+            share.value, share.source, estimate=True, unjudged=NO_GPU, device=share.device,
+            note=f"FLOP share ({share.note}, native mode); time shares differ from FLOP shares")
     return _from(store, doc, r["time_share"],
                  note=f"batch 1, fp16 AMP; its FLOP share is {r['flops_share']:.2%}")
 

@@ -27,6 +27,8 @@ class Measured:
     estimate: bool = False                   # True: a model/estimator, not a direct measurement
     device: str = ""                         # e.g. "CPU (meta-device count)" or "NVIDIA H100 80GB HBM3"
     note: str = ""
+    unjudged: str = ""                       # set: the rule is not applied (e.g. "not measured on a GPU");
+                                             # the value is shown beside it as an estimate
 
 
 def fmt(x: Any) -> str:

@@ -12,15 +12,19 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("report", help="build the verdict report (PDF + Markdown) from the analyses' results",
                        description="Run (or reuse cached) analyses, judge every seed claim, write the report.")
     p.add_argument("--out", type=Path, default=None, help="output PDF path (default reports/hsgdet-report.pdf); "
-                                                          "the Markdown twin goes beside it")
+                                                          "the Markdown twin and NAME.verdicts.json go beside it")
     p.add_argument("--format", default="pdf", help="pdf (PDF + Markdown) or md (Markdown only)")
     mode = p.add_mutually_exclusive_group()
-    mode.add_argument("--full", action="store_true", help="full analyses (GPU-sized experiments) instead of quick")
+    mode.add_argument("--full", action="store_true",
+                      help="full analyses and the full experiment set (sized for a GPU: add --device cuda)")
     mode.add_argument("--smoke", action="store_true", help="test-sized analyses (seconds; for tests)")
     p.add_argument("--from-results", type=Path, default=None,
-                   help="build from the results files in this folder; run no analysis")
+                   help="build from every results file (*.json) in this folder; run no analysis")
     p.add_argument("--results-dir", type=Path, default=None,
                    help="where analyses write and cache results (default reports/results)")
+    p.add_argument("--device", choices=("cpu", "cuda"), default="cpu",
+                   help="where the theory experiments train (default cpu); counting and the memory estimate "
+                        "need no GPU, GPU sections come from reports/measurements/")
     p.set_defaults(func=run)
 
 
@@ -37,7 +41,7 @@ def run(args: argparse.Namespace) -> int:
 
     try:
         written = build_report(args.out or DEFAULT_OUT, args.format, profile, args.results_dir or DEFAULT_RESULTS,
-                               args.from_results, progress=progress)
+                               args.from_results, progress=progress, device=args.device)
     finally:
         bar.close()
     for kind, path in written.items():

@@ -13,20 +13,23 @@ from hsgprof.results import atomic_write_bytes, atomic_write_text, write_results
 from . import sections
 from .document import Document
 from .render import to_markdown, to_pdf
-from .stages import PROFILES, run_stages
-from .store import load_store
+from .stages import PROFILES, STAGES, Stage, run_stages
+from .store import ResultsStore, relative
 
 FORMATS = ("pdf", "md")
+DEVICES = ("cpu", "cuda")
 DEFAULT_OUT = REPO_ROOT / "reports" / "hsgdet-report.pdf"
 DEFAULT_RESULTS = REPO_ROOT / "reports" / "results"
 MEASUREMENTS = REPO_ROOT / "reports" / "measurements"
 
 
-def compose(store, profile: str) -> tuple[Document, "pd.DataFrame"]:
+def compose(store, profile: str, source: str = "") -> tuple[Document, "pd.DataFrame"]:
     verdicts = evaluate(store)
+    run = provenance()
     doc = Document("HSG-Det: the seed's claims, measured")
-    doc.add(*sections.verdict_section(verdicts, store, profile),
-            *sections.provenance_section(store, provenance()),
+    doc.add(*sections.summary_section(verdicts, store, profile, source, run),
+            *sections.verdict_section(verdicts, store, profile),
+            *sections.provenance_section(store, run),
             *sections.counting_section(store),
             *sections.memory_section(store),
             *sections.latency_section(store),
@@ -36,33 +39,68 @@ def compose(store, profile: str) -> tuple[Document, "pd.DataFrame"]:
     return doc, verdicts
 
 
+def verdicts_path(out: Path) -> Path:
+    """Where the verdict table goes: beside the report, ``<name>.verdicts.json`` (never the input folder)."""
+    out = Path(out)
+    return out.with_name(f"{out.with_suffix('').name}.verdicts.json")
+
+
 def build_report(out: Path = DEFAULT_OUT, fmt: str = "pdf", profile: str = "quick",
                  results_dir: Path = DEFAULT_RESULTS, from_results: Path | None = None,
                  measurements_dir: Path | None = MEASUREMENTS,
-                 progress: Callable[[str], None] | None = None) -> dict[str, Path]:
-    """Write the report (and its Markdown twin) and the verdict table; returns the paths written."""
+                 progress: Callable[[str], None] | None = None, device: str = "cpu",
+                 stages: tuple[Stage, ...] = STAGES) -> dict[str, Path]:
+    """Write the report (and its Markdown twin) and the verdict table beside it; returns the paths written.
+
+    Default mode: run (or reuse) the profile's stages in ``results_dir`` and read only the files they
+    produced. ``from_results``: read every results file in that folder and run nothing. Either way the
+    newest GPU measurement folder per device under ``measurements_dir`` is read, and checked before
+    any stage runs. Everything is rendered in memory before the first output file is replaced.
+    """
     if fmt not in FORMATS:
         raise HsgprofError(f"--format {fmt!r} is not accepted; choose one of {', '.join(FORMATS)}")
     if profile not in PROFILES:
         raise HsgprofError(f"profile {profile!r} is not accepted; choose one of {', '.join(PROFILES)}")
+    _check_device(device)
     out = Path(out)
     _check_writable(out)
+    store = ResultsStore()
+    store.add_measurements(measurements_dir)                     # a bad GPU file fails before any stage
     if from_results is not None:
         if not Path(from_results).is_dir():
             raise HsgprofError(f"--from-results {str(from_results)!r} is not a folder of results files")
-        results_dir = Path(from_results)
+        store.results_dir = Path(from_results)
+        store.add_folder(store.results_dir)
+        source = f"every results file in {relative(store.results_dir)} (--from-results; no analysis run)"
     else:
-        run_stages(Path(results_dir), profile, progress=progress)
-    store = load_store(Path(results_dir), measurements_dir)
-    doc, verdicts = compose(store, profile)
-    pdf_path, md_path = out.with_suffix(".pdf"), out.with_suffix(".md")
-    written = {"verdicts": write_results(Path(results_dir) / "report_verdicts.json", "report.verdicts", verdicts,
-                                         config={"profile": profile})}
+        store.results_dir = Path(results_dir)
+        produced = run_stages(store.results_dir, profile, stages, progress=progress, device=device)
+        store.add_files(p for paths in produced.values() for p in paths)
+        source = (f"the files the {profile} profile's stages ({', '.join(produced) or 'none'}) wrote or reused "
+                  f"in {relative(store.results_dir)}")
+    doc, verdicts = compose(store, profile, source)
     md = to_markdown(doc)
-    if fmt == "pdf":
-        written["pdf"] = atomic_write_bytes(pdf_path, to_pdf(doc))
-    written["md"] = atomic_write_text(md_path, md)
+    pdf = to_pdf(doc) if fmt == "pdf" else None                  # a render failure replaces nothing
+    written = {"verdicts": write_results(verdicts_path(out), "report.verdicts", verdicts,
+                                         config={"profile": profile, "device": device,
+                                                 "from_results": None if from_results is None
+                                                 else relative(Path(from_results))})}
+    if pdf is not None:
+        written["pdf"] = atomic_write_bytes(out.with_suffix(".pdf"), pdf)
+    written["md"] = atomic_write_text(out.with_suffix(".md"), md)
     return written
+
+
+def _check_device(device: str) -> None:
+    """``--device cuda`` needs CUDA here; refused before anything runs or is written."""
+    if device not in DEVICES:
+        raise HsgprofError(f"--device {device!r} is not accepted; choose one of {', '.join(DEVICES)}")
+    if device == "cuda":
+        import torch
+
+        if not torch.cuda.is_available():
+            raise HsgprofError("--device cuda: CUDA is not available on this machine (torch "
+                               f"{torch.__version__}); use --device cpu")
 
 
 def _check_writable(out: Path) -> None:

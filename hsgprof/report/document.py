@@ -28,6 +28,8 @@ class Table:
     frame: pd.DataFrame
     caption: str = ""
     col_widths: tuple[float, ...] | None = None     # relative widths for the PDF
+    font_size: float | None = None                  # PDF font size (default 7 pt)
+    split: int = 1                                  # PDF: rows laid out in this many side-by-side parts
 
 
 @dataclass(frozen=True)

@@ -32,11 +32,28 @@ def _missing(what: str, how: str) -> Paragraph:
 
 
 def _figures(store, files: list[str], caption) -> list[Block]:
-    """The figures among ``files`` (names under the results folder's ``figures/``) that exist."""
+    """The figures among ``files`` (names under the results folder's ``figures/``) this report may use.
+
+    In the default mode that is the figures the profile's stages wrote; with ``--from-results`` every
+    figure in the folder.
+    """
     if store.results_dir is None:
         return []
     pngs = [(name, Path(store.results_dir) / "figures" / f"{name}.png") for name in files]
-    return [Figure(png, caption(name)) for name, png in pngs if png.is_file()]
+    return [Figure(png, caption(name)) for name, png in pngs if store.has_file(png)]
+
+
+def _short(text: Any, n: int = 30) -> str:
+    """A cell of the first page's compact table: up to the first parenthesis, at most ``n`` characters."""
+    text = str(text)
+    cut = text.find(" (")
+    text = text[:cut] if cut > 0 else text
+    return text if len(text) <= n else text[:n - 1].rstrip() + "…"
+
+
+def _device_name(doc: dict[str, Any]) -> str:
+    dev = doc["provenance"]["device"]
+    return dev.get("gpu") or f"CPU ({dev.get('cpu', '?')})"
 
 
 def _provenance_line(doc: dict[str, Any], path: str) -> str:
@@ -48,14 +65,70 @@ def _provenance_line(doc: dict[str, Any], path: str) -> str:
             + f"; commit {p['commit'][:12]}; {p['date']}; command: {p['command']}")
 
 
-def verdict_section(verdicts: pd.DataFrame, store, profile: str) -> list[Block]:
+def verdict_counts(verdicts: pd.DataFrame) -> str:
+    """"43 claims: 9 supported, 20 refuted, ..." (every status, zeros included, in the ledger's order)."""
+    from hsgprof.claims.rules import STATUSES
+
     counts = verdicts["verdict"].value_counts()
-    summary = ", ".join(f"{n} {v}" for v, n in counts.items())
+    return f"{len(verdicts)} claims: " + ", ".join(f"{int(counts.get(v, 0))} {v}" for v in STATUSES)
+
+
+def summary_section(verdicts: pd.DataFrame, store, profile: str, source: str,
+                    run_provenance: dict[str, Any]) -> list[Block]:
+    """The first page: verdict counts, a compact verdict table and a short provenance block."""
+    p = run_provenance
+    compact = pd.DataFrame({
+        "claim": verdicts["id"],
+        "claimed": [_short(c or st) for c, st in zip(verdicts["claimed"], verdicts["statement"])],
+        "measured": verdicts["measured"],
+        "verdict": verdicts["verdict"]})
+    exp = store.get("experiments.summary")
+    trained = _trained_on(exp) if exp is not None else "not run in this profile"
+    return [Paragraph(f"{verdict_counts(verdicts)}. Each claim is judged by the rule declared for it in the "
+                      "claims ledger (hsgprof/claims/ledger.py) before any measurement; the full table, with "
+                      "statements, reasons and devices, follows on the next pages."),
+            Table(compact, "", (1.75, 1.7, 1.5, 1.35), font_size=7.0, split=2),
+            Paragraph(f"Provenance: commit {p['commit']}; built {p['date']}; machine "
+                      f"{p['device'].get('cpu')} ({p['device'].get('cpu_count')} cores, {p['hostname_class']}); "
+                      f"torch {p['libraries'].get('torch')}; command: {p['command']}. Profile {profile}; inputs: "
+                      f"{source}. GPU measurements: {_gpu_use(store, verdicts)}. Theory experiments trained on: "
+                      f"{trained}. Every results file read is listed under Provenance, with its commit, date, "
+                      "device and command.")]
+
+
+def _gpu_use(store, verdicts: pd.DataFrame) -> str:
+    """Whether GPU measurements were used, from which folder and device, and for how many claims."""
+    from .store import relative
+
+    used = []
+    for folder in store.gpu_folders:
+        docs = [d for d in store.gpu.values() if store.paths[id(d)].resolve().is_relative_to(folder.resolve())]
+        if docs:
+            used.append(f"{relative(folder)} ({_device_name(docs[0])})")
+    if not used:
+        return ("none (no measurement folder was found): GPU claims say 'not measured on a GPU' beside the "
+                "CPU-side estimate")
+    gpu_files = {store.path_of(doc) for doc in store.gpu.values()}
+    on_gpu = int(verdicts["source"].isin(gpu_files).sum())
+    return f"used, from {'; '.join(used)}; {on_gpu} claims judged on them"
+
+
+def _trained_on(summary: dict[str, Any]) -> str:
+    """The device the theory experiments trained on, from their results' own record."""
+    ti = summary["meta"].get("training_invocation") or {}
+    device = ti.get("device")
+    if device is None:
+        return "not recorded"
+    if str(device).startswith("cuda"):
+        return summary["provenance"]["device"].get("gpu") or "CUDA"
+    return f"CPU ({summary['provenance']['device'].get('cpu', '?')})"
+
+
+def verdict_section(verdicts: pd.DataFrame, store, profile: str) -> list[Block]:
     cols = ["id", "statement", "claimed", "measured", "verdict", "reason", "device"]
-    return [Heading("Verdicts"),
-            Paragraph(f"{len(verdicts)} claims of the seed, each judged by the rule declared for it in the "
-                      f"claims ledger (hsgprof/claims/ledger.py) before any measurement: {summary}. "
-                      "'[estimate]' marks a value from the memory estimator rather than a direct measurement. "
+    return [PageBreak(), Heading("Verdicts in full"),
+            Paragraph(f"{verdict_counts(verdicts)}. '[estimate]' marks a value from an estimator (memory "
+                      "estimator, FLOP counts standing in for a GPU time) rather than a direct measurement. "
                       f"Report profile: {profile}."),
             Table(verdicts[cols], "Every claim beside its measurement and verdict",
                   (1.4, 2.2, 1.2, 1.0, 1.0, 4.0, 1.3))]
@@ -65,13 +138,15 @@ def provenance_section(store, run_provenance: dict[str, Any]) -> list[Block]:
     p = run_provenance
     libs = ", ".join(f"{k} {v}" for k, v in p["libraries"].items())
     rows = [{"kind": kind, "file": store.path_of(doc), "device": doc["provenance"]["device"].get("gpu")
-             or "CPU", "commit": doc["provenance"]["commit"][:12], "date": doc["provenance"]["date"]}
+             or "CPU", "commit": doc["provenance"]["commit"][:12], "date": doc["provenance"]["date"],
+             "command": doc["provenance"].get("command", "")}
             for source in (store.cpu, store.gpu) for kind, doc in sorted(source.items())]
+    files = pd.DataFrame(rows, columns=["kind", "file", "device", "commit", "date", "command"])
     return [Heading("Provenance"),
             Paragraph(f"Report built at commit {p['commit']} on {p['date']}, {p['device'].get('cpu')} "
                       f"({p['device'].get('cpu_count')} cores), Python {p['python']}; {libs}. "
                       f"Command: {p['command']}"),
-            Table(pd.DataFrame(rows), "Results files this report read", (1.6, 4.2, 1.6, 1.2, 1.6))]
+            Table(files, "Results files this report read", (1.4, 3.2, 1.4, 0.9, 1.4, 3.2))]
 
 
 def counting_section(store) -> list[Block]:
@@ -121,11 +196,37 @@ def counting_section(store) -> list[Block]:
                 Table(pd.DataFrame(validation["rows"])[["model", "input", "published", "published_unit",
                                                         "referee", "delta_pct"]],
                       "torchvision Weights.meta['_ops'] (GMACs) and Ultralytics' YOLOv8-l (2 × MACs)")]
-    out += _figures(store, ["count_components", "count_flops_vs_resolution", "count_flops_vs_num_tokens",
-                            "count_flops_vs_num_queries", "count_flops_vs_decoder_layers",
-                            "count_flops_vs_token_scales", "count_forward_backward"],
-                    lambda name: name.replace("_", " ") + " (FLOPs = 2 × MACs; meta-device count)")
+    out += _figures(store, list(_COUNT_FIGURES),
+                    lambda name: f"{name.replace('_', ' ')} (FLOPs = 2 × MACs; {_count_figure_input(store, name)}; "
+                                 "meta device, counted without compute)")
     return out
+
+
+# figure -> (results kind, the rows it plots); its input sizes are read from those rows
+_COUNT_FIGURES = {
+    "count_components": ("count.components", {}),
+    "count_flops_vs_resolution": ("count.sweeps", {"sweep": "input"}),
+    "count_flops_vs_num_tokens": ("count.sweeps", {"sweep": "num_tokens"}),
+    "count_flops_vs_num_queries": ("count.sweeps", {"sweep": "num_queries"}),
+    "count_flops_vs_decoder_layers": ("count.sweeps", {"sweep": "decoder_layers"}),
+    "count_flops_vs_token_scales": ("count.sweeps", {"sweep": "token_scales"}),
+    "count_forward_backward": ("count.training", {}),
+}
+
+
+def _count_figure_input(store, name: str) -> str:
+    """"input 1x3x1080x1920 (native), 1x3x1088x1920 (padded)": the inputs of the rows a figure plots."""
+    kind, match = _COUNT_FIGURES[name]
+    doc = store.get(kind)
+    rows = [r for r in (doc["rows"] if doc else []) if all(r.get(k) == v for k, v in match.items())]
+    seen: dict[str, None] = {}
+    for r in rows:
+        if r.get("input") is not None:
+            net = r.get("network_input")
+            how = ", ".join(x for x in (r.get("mode"), f"network input {net}" if net and net != r["input"] else None)
+                            if x)
+            seen[f"{r['input']} ({how})" if how else str(r["input"])] = None
+    return ("input " + ", ".join(seen)) if seen else "input not recorded in its results"
 
 
 def memory_section(store) -> list[Block]:
@@ -142,7 +243,8 @@ def memory_section(store) -> list[Block]:
                           "caching allocator holds (what nvidia-smi and OOMs see). These are the estimator's "
                           "predictions for a CUDA device, computed on fake tensors without a GPU. "
                           + _provenance_line(est, store.path_of(est))),
-                Table(df[cols], "Estimated memory of one step (estimate)")]
+                Table(_mib(df[cols]), "Estimated memory of one step (estimate; MiB; input per row; "
+                                      f"predicted for a CUDA device, computed on {_device_name(est)})")]
     gpu = store.get("memory-cuda", prefer_gpu=True)
     if gpu is None:
         out.append(Paragraph("GPU: not measured on a GPU. The figures above are CPU-side estimates."))
@@ -152,7 +254,8 @@ def memory_section(store) -> list[Block]:
                             "predicted_peak_allocated_MiB", "allocated_ratio", "measured_peak_reserved_MiB",
                             "predicted_peak_reserved_MiB", "status") if c in g]
         out += [Heading("Measured on a GPU", 2), Paragraph(_provenance_line(gpu, store.path_of(gpu))),
-                Table(g[cols], "CUDA max_memory_allocated / max_memory_reserved per phase vs the estimator (MiB)")]
+                Table(_mib(g[cols]), "CUDA max_memory_allocated / max_memory_reserved per phase vs the estimator "
+                                     f"(MiB; input {_inputs(gpu)}; {_device_name(gpu)})")]
     mb_gpu = store.get("max-batch-16gb", prefer_gpu=True)
     mb_est = store.get("memory.hsgdet.max_batch")
     out.append(Heading("The 16 GB question", 2))
@@ -162,23 +265,55 @@ def memory_section(store) -> list[Block]:
                             "predicted_max_batch", "measured_trial_batches") if c in m]
         out += [Paragraph(_provenance_line(mb_gpu, store.path_of(mb_gpu))),
                 Table(m[cols], "Largest batch on an emulated 16 GB card (set_per_process_memory_fraction), "
-                               "measured by an OOM-safe search, beside the estimator's prediction")]
+                               "measured by an OOM-safe search, beside the estimator's prediction "
+                               f"(input per row; {_device_name(mb_gpu)})")]
     else:
         out.append(Paragraph("Not measured on a GPU."))
     if mb_est is not None:
         m = pd.DataFrame(mb_est["rows"])
         cols = [c for c in ("target", "mode", "precision", "input_hw", "card", "usable_GiB", "max_batch",
                             "first_failing_batch") if c in m]
-        out.append(Table(m[cols], "Largest batch predicted by the estimator without a GPU (estimate)"))
+        out.append(Table(m[cols], "Largest batch predicted by the estimator without a GPU (estimate; input per "
+                                  f"row; computed on {_device_name(mb_est)})"))
     return out
+
+
+def _mib(df: pd.DataFrame) -> pd.DataFrame:
+    """MiB and ratio columns printed with :func:`num` (one decimal for MiB)."""
+    out = df.copy()
+    for col in out.columns:
+        if col.endswith("_MiB"):
+            out[col] = out[col].map(lambda v: num(v, 1))
+        elif col.endswith("_ratio"):
+            out[col] = out[col].map(num)
+    return out
+
+
+def _inputs(doc: dict[str, Any]) -> str:
+    """The distinct inputs of a results file's rows (``input`` or ``input_hw``), in order."""
+    seen: dict[str, None] = {}
+    for r in doc["rows"]:
+        value = r.get("input", r.get("input_hw"))
+        if value is not None:
+            seen["x".join(map(str, value)) if isinstance(value, list) else str(value)] = None
+    return ", ".join(seen) if seen else "not recorded"
 
 
 def latency_section(store) -> list[Block]:
     out: list[Block] = [PageBreak(), Heading("Latency")]
     lat = store.get("latency-cuda", prefer_gpu=True)
     if lat is None:
-        return out + [Paragraph("Not measured on a GPU: run `hsgprof gpu-suite` on a CUDA machine and commit its "
-                                "folder under reports/measurements/.")]
+        out.append(Paragraph("Not measured on a GPU: run `hsgprof gpu-suite` on a CUDA machine and commit its "
+                             "folder under reports/measurements/. Beside it, the CPU-side estimate the verdict "
+                             "table shows for the latency claims (FLOP counts, not times; no verdict is drawn "
+                             "from them):"))
+        from hsgprof.claims.ledger import LEDGER
+        from hsgprof.claims.evaluate import judge
+
+        rows = [judge(c, store) for c in LEDGER if c.measure in ("latency_ratio_yolo", "global_share_time")]
+        return out + [Table(pd.DataFrame(rows)[["id", "statement", "measured", "verdict", "reason", "device"]],
+                            "Latency claims: not measured on a GPU; CPU-side estimate (FLOPs)",
+                            (1.3, 1.8, 1.8, 1.0, 4.0, 1.4))]
     df = pd.DataFrame(lat["rows"])
     e2e = df[df["kind"] == "end_to_end"][["target", "precision", "batch", "median_ms", "iqr_ms",
                                           "throughput_img_s"]].copy()
@@ -190,13 +325,15 @@ def latency_section(store) -> list[Block]:
         for col in t.columns:
             if col not in ("target", "precision", "batch"):
                 t[col] = t[col].map(num)
+    where = f"input {_inputs(lat)}; {_device_name(lat)}"
     return out + [Paragraph("Medians and inter-quartile ranges over repeated runs after warm-up, CUDA events, "
-                            "models timed side by side in interleaved rounds; input 1×3×1080×1920 (batch as "
+                            f"models timed side by side in interleaved rounds; input {_inputs(lat)} (batch as "
                             "shown), network without post-processing. " + _provenance_line(lat, store.path_of(lat))),
-                  Table(e2e, "End-to-end latency (ms)"),
-                  Table(ratio, "Latency ratio to yolov8l-ref, measured in the same run (median of per-round ratios, IQR)"),
+                  Table(e2e, f"End-to-end latency (ms; {where})"),
+                  Table(ratio, "Latency ratio to yolov8l-ref, measured in the same run (median of per-round ratios, "
+                               f"IQR; {where})"),
                   Table(share, "Global reasoning (global block, token extractor, token fusion, sparse head): share "
-                               "of time beside share of FLOPs")]
+                               f"of time beside share of FLOPs (FLOPs = 2 × MACs; {where})")]
 
 
 def info_section(store) -> list[Block]:
@@ -216,9 +353,8 @@ def info_section(store) -> list[Block]:
     if len(summary):
         bias = validation.bias_table(summary, 10_000)
         if len(bias):
-            out.append(Table(bias.map(lambda v: f"{v:.4f}" if isinstance(v, float) and not pd.isna(v)
-                                      else ("" if isinstance(v, float) else v)),
-                             "Bias at N = 10,000 (nats; empty = method not applicable to the case)"))
+            out.append(Table(bias.map(lambda v: num(v, 4) if isinstance(v, float) else v),
+                             f"Bias at N = 10,000 (nats; empty = method not applicable to the case; {_device_name(doc)})"))
         for stage, title, cols in (
                 ("high_mi", "High MI (d = 4 per variable, N = 10,000)", ["case", "truth", "method", "reps", "bias", "sd"]),
                 ("coverage", "Coverage of 95% intervals over repeated trials",
@@ -228,10 +364,10 @@ def info_section(store) -> list[Block]:
                 part = part[[c for c in cols if c in part]].copy()
                 for c in ("truth", "bias", "sd", "coverage"):
                     if c in part:
-                        part[c] = part[c].map(lambda v: "" if v is None or pd.isna(v) else f"{v:.4f}")
-                out.append(Table(part, title))
+                        part[c] = part[c].map(lambda v: num(v, 4))
+                out.append(Table(part, f"{title} (nats; {_device_name(doc)})"))
     out += _figures(store, ["info_bias_vs_n", "info_bias_vs_d", "info_coverage", "info_high_mi"],
-                    lambda name: name.replace("_", " ") + " (nats; closed-form truths)")
+                    lambda name: name.replace("_", " ") + f" (nats; closed-form truths; {_device_name(doc)})")
     return out
 
 
@@ -249,11 +385,18 @@ def experiments_section(store) -> list[Block]:
         + ", ".join(f"{k} = {num(v)}" for k, v in known.items() if isinstance(v, (int, float)))
         + ". Entropies are held-out negative log-likelihoods (nats per object) on the declared representation "
         "of Y; they upper-bound H(Y|X). Intervals are 95% over seeds. " + _provenance_line(summary, store.path_of(summary))))
+    sizes = _scene_sizes(summary)
+    trained = _trained_on(summary)
+    every = "scenes " + ", ".join(f"{k} {v}" for k, v in sizes.items())
+
+    def at(set_name: str) -> str:
+        return f"{set_name} set, input {sizes.get(_SET_SCENE.get(set_name, set_name), 'not recorded')}"
+
     s = pd.DataFrame(summary["rows"])
     for col in ("value", "ci_low", "ci_high"):
         s[col] = s[col].map(lambda v: "" if v is None or pd.isna(v) else f"{v:.4g}")
     out.append(Table(s[["claim", "statement", "value", "ci_low", "ci_high", "unit", "verdict", "evidence"]],
-                     "Experiment verdicts (rules declared in the experiment config)",
+                     f"Experiment verdicts (rules declared in the experiment config; {every}; trained on {trained})",
                      (1.3, 1.6, 0.7, 0.7, 0.7, 1.5, 1.0, 4.5)))
     ent = store.get("experiments.entropy_summary")
     if ent is not None:
@@ -261,27 +404,43 @@ def experiments_section(store) -> list[Block]:
         for col in ("value", "ci_low", "ci_high"):
             e[col] = e[col].map(num)
         out.append(Table(e[["quantity", "variant", "head", "primary", "value", "ci_low", "ci_high", "n_seeds", "unit"]],
-                         "Held-out NLL per variant and head"))
+                         f"Held-out NLL per variant and head ({at('val')}; trained on {trained})"))
     ap = store.get("experiments.ap_summary")
     if ap is not None:
         a = pd.DataFrame(ap["rows"])
         a = a[(a["breakdown"] == "overall") & (a["metric"] == "AP")].copy()
         for col in ("value", "ci_low", "ci_high"):
             a[col] = a[col].map(num)
-        out.append(Table(a[["set", "variant", "mode", "value", "ci_low", "ci_high", "n_seeds"]],
-                         "COCO AP@[.5:.95] (pycocotools) per variant and output mode"))
+        a["input"] = a["set"].map(lambda name: sizes.get(_SET_SCENE.get(name, name), "not recorded"))
+        out.append(Table(a[["set", "input", "variant", "mode", "value", "ci_low", "ci_high", "n_seeds"]],
+                         f"COCO AP@[.5:.95] (pycocotools) per variant and output mode (input per set; trained on "
+                         f"{trained})"))
     info = store.get("experiments.information_summary")
     if info is not None:
         i = pd.DataFrame(info["rows"])
         for col in ("value", "ci_low", "ci_high"):
             i[col] = i[col].map(lambda v: "" if v is None or pd.isna(v) else f"{v:.4f}")
-        out.append(Table(i, "Information measured instead of I(Y;Q|X) (which is 0 when Q is a function of X)"))
-    where = "CUDA" if summary["provenance"].get("device", {}).get("cuda_available") else "CPU"
-    out += _figures(store, [f"experiments_{name}" for name in ("entropy", "delta_occlusion", "capacity",
-                                                                "gradients", "convergence", "ap_density")],
-                    lambda name: f"{name.replace('_', ' ')} (synthetic scenes, "
-                                 f"{summary['meta'].get('config_name')} set, {where})")
+        out.append(Table(i, "Information measured instead of I(Y;Q|X) (which is 0 when Q is a function of X; "
+                            f"nats; {at('val')}; trained on {trained})"))
+    out += _figures(store, [f"experiments_{name}" for name in _FIGURE_SET],
+                    lambda name: f"{name.removeprefix('experiments_').replace('_', ' ')} (synthetic scenes, preset "
+                                 f"{summary['meta'].get('config_name')}, "
+                                 f"{at(_FIGURE_SET[name.removeprefix('experiments_')])}; trained on {trained})")
     return out
+
+
+# evaluation set -> the scene config it is drawn from (the convergence set is the first images of val)
+_SET_SCENE = {"val": "val", "convergence": "val", "occlusion": "occlusion", "dense": "dense", "train": "train"}
+# experiment figure -> the set its numbers come from
+_FIGURE_SET = {"entropy": "val", "delta_occlusion": "occlusion", "capacity": "val", "gradients": "train",
+               "convergence": "convergence", "ap_density": "dense"}
+
+
+def _scene_sizes(summary: dict[str, Any]) -> dict[str, str]:
+    """{"train": "64×64", "val": ..., "dense": "256×256"} from the experiment config in the results' provenance."""
+    cfg = summary["provenance"].get("config") or {}
+    return {key.removesuffix("_scene"): f"{v['height']}×{v['width']}" for key, v in cfg.items()
+            if key.endswith("_scene") and isinstance(v, dict) and "height" in v and "width" in v}
 
 
 METHOD_NOTES = [
@@ -301,7 +460,8 @@ METHOD_NOTES = [
     ("Verdicts", "Each claim's rule and tolerance are declared in the ledger before measuring: '≈' numbers within "
                  "±10%, 'comparable'/'near' within ±25%, bounds as stated; differences with confidence intervals are "
                  "supported only when the interval excludes zero. 'not measurable as stated' says why; 'not "
-                 "measured' means the results were missing from this run."),
+                 "measured' means the results were missing from this run, or (latency claims) that no GPU "
+                 "measurement exists and only a CPU-side FLOP estimate is shown, which gets no verdict."),
     ("Entropy", "H(Y|X;θ) is estimated as held-out negative log-likelihood on a declared discrete representation "
                 "of Y, which upper-bounds the true conditional entropy. Because the queries Q are a deterministic "
                 "function of X, I(Y; Q | X) = 0 exactly; the quantity carrying the seed's intent is I(Y; Q | G), "

@@ -1,9 +1,11 @@
 """The analyses a report needs, run or reused from cache.
 
-Each stage calls an ``analyses/`` script's entry point: ``(out_dir, profile) -> [paths]``.
-A stage's results are reused when its cache key (profile, stage name, code fingerprint) is
-unchanged and its files are intact; otherwise it is recomputed. The cache index is written after
-each stage, so an interrupted report resumes where it stopped.
+Each stage calls an ``analyses/`` script's entry point: ``(out_dir, profile) -> [paths]``
+(stages that train take ``device=`` too: only the theory experiments do). A stage's results are
+reused when its cache key (profile, stage name, code fingerprint, and the device for stages that
+take one) is unchanged and its files are intact; otherwise it is recomputed. The cache index
+``.stages.json`` is written after each stage, so an interrupted report resumes where it stopped;
+it also records which files each stage produced, and a report reads only those files.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ class Stage:
     run: Callable[[Path, str], list[Path]]      # (out_dir, profile) -> files written
     description: str = ""
     profiles: tuple[str, ...] = PROFILES         # the profiles the stage takes part in
+    uses_device: bool = False                    # run(out, profile, device=...): trains on that device
 
 
 def _analysis(script: str):
@@ -61,8 +64,8 @@ def _memory(out: Path, profile: str) -> list[Path]:
     return _analysis("memory_hsgdet.py").run(out, profile)
 
 
-def _experiments(out: Path, profile: str) -> list[Path]:
-    """The theory experiments of the profile's preset, plus their figures (PNG) for the report."""
+def _experiments(out: Path, profile: str, device: str = "cpu") -> list[Path]:
+    """The theory experiments of the profile's preset, trained on ``device``, plus their figures (PNG)."""
     import matplotlib
     matplotlib.use("Agg")
     from hsgprof.experiments import get_preset, run_experiment
@@ -70,7 +73,7 @@ def _experiments(out: Path, profile: str) -> list[Path]:
     from hsgprof.experiments.notebook import load
 
     folder = out / f"experiments-{profile}"
-    paths = list(run_experiment(get_preset(profile), folder, progress=False).values())
+    paths = list(run_experiment(get_preset(profile), folder, progress=False, device=device).values())
     tables, meta = load(results_dir=folder)
     figures = {"entropy": lambda: plots.plot_entropy(tables, meta["known"]),
                "delta_occlusion": lambda: plots.plot_delta_occlusion(tables),
@@ -104,7 +107,8 @@ STAGES: tuple[Stage, ...] = (
     Stage("counting-smoke", _counting_smoke, "per-component FLOPs and parameters", ("smoke",)),
     Stage("memory", _memory, "memory estimates and 16 GB max batch", ("quick", "full")),
     Stage("info", _info, "MI estimators validated on known ground truth", ("quick", "full")),
-    Stage("experiments", _experiments, "theory experiments (3 variants × seeds; the long stage)", ("quick", "full")),
+    Stage("experiments", _experiments, "theory experiments (3 variants × seeds; the long stage)", ("quick", "full"),
+          uses_device=True),
 )
 
 
@@ -119,8 +123,12 @@ def code_fingerprint(root: Path = REPO_ROOT) -> str:
 
 
 def run_stages(out_dir: Path, profile: str, stages: tuple[Stage, ...] = STAGES,
-               progress: Callable[[str], None] | None = None) -> dict[str, list[Path]]:
-    """Run (or reuse) every stage; returns the result files per stage."""
+               progress: Callable[[str], None] | None = None, device: str = "cpu") -> dict[str, list[Path]]:
+    """Run (or reuse) every stage of ``profile``; returns the result files per stage (all a report reads).
+
+    ``device`` goes to the stages that train (the experiments); the others run on the CPU or the
+    meta device whatever it is.
+    """
     if profile not in PROFILES:
         raise HsgprofError(f"profile {profile!r} is not accepted; choose one of {', '.join(PROFILES)}")
     out_dir = Path(out_dir)
@@ -131,7 +139,7 @@ def run_stages(out_dir: Path, profile: str, stages: tuple[Stage, ...] = STAGES,
     for stage in stages:
         if profile not in stage.profiles:
             continue
-        key = f"{profile}:{stage.name}:{fingerprint}"
+        key = f"{profile}:{stage.name}:{fingerprint}" + (f":{device}" if stage.uses_device else "")
         cached = index.get(stage.name, {})
         files = [out_dir / f for f in cached.get("files", [])]
         if cached.get("key") == key and files and all(_intact(f) for f in files):
@@ -141,7 +149,8 @@ def run_stages(out_dir: Path, profile: str, stages: tuple[Stage, ...] = STAGES,
             continue
         if progress:
             progress(f"{stage.name}: running ({stage.description})")
-        paths = [Path(p) for p in stage.run(out_dir, profile)]
+        ran = stage.run(out_dir, profile, device=device) if stage.uses_device else stage.run(out_dir, profile)
+        paths = [Path(p) for p in ran]
         produced[stage.name] = paths
         index[stage.name] = {"key": key, "files": [str(p.relative_to(out_dir)) for p in paths]}
         atomic_write_text(index_path, json.dumps(index, indent=2) + "\n")
