@@ -413,3 +413,19 @@ def test_render_failure_leaves_the_old_report_intact(tmp_path, committed_report,
     assert out.read_bytes() == b"%PDF old" and out.with_suffix(".md").read_text() == "old md"
     assert not verdicts_path(out).exists()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["report.md", "report.pdf"]   # no temporary left
+
+
+def test_latency_caveat_follows_the_measurement_file(tmp_path):
+    """The suite's record of CPU jobs running during timing is printed with the figures, or not at all."""
+    src = next((ROOT / "reports" / "measurements").glob("*/latency.json"))
+    (tmp_path / "empty").mkdir()
+    for busy in (0, 2):
+        folder = tmp_path / f"m{busy}" / "some-gpu-2026-01-01"
+        folder.mkdir(parents=True)
+        doc = json.loads(src.read_text())
+        doc["meta"]["estimator_jobs_running_at_start"] = busy
+        (folder / "latency.json").write_text(json.dumps(doc))
+        written = build_report(tmp_path / f"out{busy}" / "r.md", "md", "quick", from_results=tmp_path / "empty",
+                               measurements_dir=folder.parent)
+        text = written["md"].read_text()
+        assert ("2 CPU estimator job(s) were still running" in text) == (busy == 2)

@@ -326,9 +326,13 @@ def latency_section(store) -> list[Block]:
             if col not in ("target", "precision", "batch"):
                 t[col] = t[col].map(num)
     where = f"input {_inputs(lat)}; {_device_name(lat)}"
+    busy = (lat.get("meta") or {}).get("estimator_jobs_running_at_start") or 0
+    caveat = (f" Caveat recorded by the suite: {busy} CPU estimator job(s) were still running on the host when "
+              "timing began; batch-1 timings are launch-bound and may be perturbed." if busy else "")
     return out + [Paragraph("Medians and inter-quartile ranges over repeated runs after warm-up, CUDA events, "
                             f"models timed side by side in interleaved rounds; input {_inputs(lat)} (batch as "
-                            "shown), network without post-processing. " + _provenance_line(lat, store.path_of(lat))),
+                            "shown), network without post-processing." + caveat + " "
+                            + _provenance_line(lat, store.path_of(lat))),
                   Table(e2e, f"End-to-end latency (ms; {where})"),
                   Table(ratio, "Latency ratio to yolov8l-ref, measured in the same run (median of per-round ratios, "
                                f"IQR; {where})"),
