@@ -117,6 +117,50 @@ def test_coco_round_trip(tmp_path):
     assert torch.allclose(targets[0]["boxes"], scenes[0].boxes / 2)
 
 
+def test_coco_loader_on_a_foreign_fixture(tmp_path):
+    """A hand-built COCO set unlike the project's own: sparse ids, crowd, zero-width box, grey image, no annotations."""
+    from PIL import Image
+
+    (tmp_path / "img").mkdir()
+    Image.fromarray(np.full((32, 48), 100, np.uint8), mode="L").save(tmp_path / "img" / "grey.png")
+    Image.fromarray(np.zeros((32, 48, 3), np.uint8)).save(tmp_path / "img" / "rgb.jpg")
+    Image.fromarray(np.zeros((32, 48, 4), np.uint8), mode="RGBA").save(tmp_path / "img" / "empty.png")
+    coco = {"images": [{"id": 7, "file_name": "grey.png", "height": 32, "width": 48},
+                       {"id": 9, "file_name": "rgb.jpg", "height": 32, "width": 48},
+                       {"id": 11, "file_name": "empty.png", "height": 32, "width": 48}],
+            "categories": [{"id": 90, "name": "toothbrush"}, {"id": 1, "name": "person"}, {"id": 3, "name": "car"}],
+            "annotations": [
+                {"id": 100, "image_id": 7, "category_id": 90, "bbox": [1, 2, 10, 5], "iscrowd": 0},
+                {"id": 101, "image_id": 7, "category_id": 1, "bbox": [0, 0, 20, 20], "iscrowd": 1},
+                {"id": 102, "image_id": 9, "category_id": 3, "bbox": [4, 4, 0, 8], "iscrowd": 0},
+                {"id": 103, "image_id": 9, "category_id": 1, "bbox": [5.5, 6.0, 3.0, 4.5]}]}
+    (tmp_path / "ann.json").write_text(json.dumps(coco))
+    with pytest.warns(UserWarning) as caught:
+        ds = CocoDataset(tmp_path / "ann.json", tmp_path / "img")
+    msg = str(caught[0].message)
+    assert "1 crowd annotation(s)" in msg and "ids 101" in msg and "dropped: ids 102" in msg
+    assert ds.skipped == {"crowd": [101], "degenerate": [102]}
+    # Sparse ids 1, 3, 90 -> contiguous labels 0, 1, 2, and back.
+    assert ds.category_to_label == {1: 0, 3: 1, 90: 2} and ds.label_to_category == [1, 3, 90]
+    assert ds.category_names == ["person", "car", "toothbrush"] and ds.num_classes == 3
+    image, target = ds[0]                                        # grey image, one kept box, crowd left out
+    assert image.shape == (3, 32, 48) and torch.allclose(image, torch.full_like(image, 100 / 255))
+    assert target["boxes"].tolist() == [[1.0, 2.0, 11.0, 7.0]] and target["labels"].tolist() == [2]
+    assert int(target["image_id"]) == 7
+    _, target = ds[1]                                            # zero-width box dropped, float box kept
+    assert target["boxes"].tolist() == [[5.5, 6.0, 8.5, 10.5]] and target["labels"].tolist() == [0]
+    image, target = ds[2]                                        # RGBA, no annotations: empty target
+    assert image.shape == (3, 32, 48) and target["boxes"].shape == (0, 4) and target["labels"].shape == (0,)
+    with pytest.warns(UserWarning):
+        kept = CocoDataset(tmp_path / "ann.json", tmp_path / "img", keep_empty=False, size=(64, 96))
+    assert [im["id"] for im in kept.images] == [7, 9]
+    assert kept[0][1]["boxes"].tolist() == [[2.0, 4.0, 22.0, 14.0]]
+    coco["annotations"][0]["bbox"] = [1, 2, "10", 5]
+    (tmp_path / "bad.json").write_text(json.dumps(coco))
+    with pytest.raises(ValueError, match="expected \\[x, y, w, h\\] numbers"):
+        CocoDataset(tmp_path / "bad.json", tmp_path / "img")
+
+
 def test_coco_reader_refuses_bad_files(tmp_path):
     bad = tmp_path / "bad.json"
     bad.write_text("{not json")
@@ -315,6 +359,44 @@ def test_rerun_reuses_finished_runs(smoke_results, tmp_path):
     assert a == b
 
 
+def test_parent_progress_advances_as_worker_runs_finish(capsys):
+    """Workers train silently; the parent's bar and hook advance once per finished run, in completion order."""
+    import threading
+    from concurrent.futures import ThreadPoolExecutor, as_completed
+
+    from hsgprof.experiments.runner import track_runs
+
+    gates = [threading.Event() for _ in range(3)]
+
+    def silent_run(i):
+        gates[i].wait(10)
+        return f"run{i}", float(i)
+
+    seen = []
+
+    def hook(done, total, key, secs):
+        seen.append((done, total, key))
+        if done < 3:                                             # let the next run finish only now
+            gates[{1: 2, 2: 0}[done]].set()
+
+    with ThreadPoolExecutor(3) as pool:
+        futures = [pool.submit(silent_run, i) for i in range(3)]
+        gates[1].set()
+        n = track_runs((f.result() for f in as_completed(futures)), 3, progress=True, on_run_done=hook)
+    assert n == 3 and seen == [(1, 3, "run1"), (2, 3, "run2"), (3, 3, "run0")]
+    err = capsys.readouterr().err
+    assert "experiment runs" in err and "3/3" in err and "run0 0 s" in err
+    track_runs(iter([("a", 1.0)]), 1, progress=False, on_run_done=lambda *a: seen.append(a))
+    assert seen[-1] == (1, 1, "a", 1.0) and capsys.readouterr().err == ""     # quiet, hook still called
+
+    def failing():
+        yield "ok", 1.0
+        raise RuntimeError("worker failed")
+
+    with pytest.raises(RuntimeError, match="worker failed"):
+        track_runs(failing(), 2, progress=False)
+
+
 def test_cli_config_and_errors(capsys, tmp_path):
     assert main(["experiments", "config", "quick"]) == 0
     cfg = json.loads(capsys.readouterr().out)
@@ -369,3 +451,138 @@ def test_nll_pipeline_reaches_the_known_floor_for_an_oracle():
     _, bit0 = E.per_object_nll(blind, "dense", {}, 1e-6)
     assert bit0.mean() == pytest.approx(math.log(2), abs=1e-6)
     assert isinstance(meta, pd.DataFrame)
+
+
+# ----------------------------------------------------------------------------- analysis on hand-made inputs
+def _cap(series, axis="ladder"):
+    """A capacity table from {capacity index: [Δ per seed]}."""
+    import pandas as pd
+
+    return pd.DataFrame([{"capacity": f"c{x}", "axis": axis, "index": x, "seed": s, "delta": d}
+                         for x, ds in series.items() for s, d in enumerate(ds)])
+
+
+def test_capacity_trend_classes_hand_made_series():
+    from hsgprof.experiments.analysis import trend
+    from hsgprof.experiments.config import TrendRule
+
+    rule = TrendRule()
+    xs = (100, 200, 400, 800)
+    prop = _cap({x: [1e-4 * x * (1 + 0.02 * (s - 1)) for s in range(3)] for x in xs})
+    t = trend(prop, rule)
+    assert t["trend"] == "proportional" and t["r2_through_origin"] == pytest.approx(1.0)
+    mono = _cap({x: [0.05 + 0.01 * math.log(x) + 1e-3 * s for s in range(3)] for x in xs})
+    t = trend(mono, rule)
+    assert t["trend"] == "monotone" and t["monotone_increasing"] and t["r2_through_origin"] < 0.9
+    down = _cap({x: [0.2 - 1e-4 * x + 1e-3 * s for s in range(3)] for x in xs})
+    assert trend(down, rule)["trend"] == "monotone" and "decreasing" in trend(down, rule)["trend_reason"]
+    wiggle = _cap({100: [0.1, 0.11, 0.12], 200: [0.3, 0.31, 0.32], 400: [0.05, 0.06, 0.07], 800: [0.2, 0.21, 0.22]})
+    assert trend(wiggle, rule)["trend"] == "neither"
+    # Too few points, too few seeds (the quick set: 3 points, 1 seed), or a flat change not excluded.
+    assert trend(_cap({100: [0.1, 0.1, 0.1], 200: [0.2, 0.2, 0.2]}), rule)["trend"] == "inconclusive"
+    one_seed = trend(_cap({x: [1e-4 * x] for x in (260, 4160, 49920)}), rule)
+    assert one_seed["trend"] == "inconclusive" and "seed" in one_seed["trend_reason"]
+    noisy = _cap({100: [0.0, 0.1, 0.2], 200: [0.1, 0.105, 0.11], 400: [0.3, 0.0, 0.03]})
+    t = trend(noisy, rule)
+    assert t["monotone_increasing"] and t["trend"] == "inconclusive" and "contains 0" in t["trend_reason"]
+    # The rule is data: a looser declared R² threshold turns the monotone series proportional.
+    assert trend(mono, TrendRule(proportional_r2=-100.0))["trend"] == "proportional"
+
+
+def test_capacity_rule_is_declared_and_drives_the_verdict():
+    from pathlib import Path
+
+    import pandas as pd
+
+    from hsgprof.experiments.analysis import capacity_trend, capacity_verdict
+    from hsgprof.experiments.config import TrendRule
+    from hsgprof.results import read_results
+
+    quick = get_preset("quick")
+    assert quick.capacity_trend == TrendRule() and quick.to_dict()["capacity_trend"]["proportional_r2"] == 0.9
+    assert quick.replace(capacity_trend=TrendRule(min_seeds=2)).key() != quick.key()
+    committed = Path(__file__).resolve().parent.parent / "reports/results/experiments-quick/experiments_summary.json"
+    if committed.exists():                                       # adding the rule kept the committed results' key
+        assert read_results(committed)["meta"]["config_key"] == quick.key()
+    xs = (100, 200, 400, 800)
+    prop = _cap({x: [1e-4 * x * (1 + 0.02 * (s - 1)) for s in range(3)] for x in xs})
+    assert capacity_verdict(prop, quick)["verdict"] == "supported"
+    wiggle = _cap({100: [0.1] * 3, 200: [0.3] * 3, 400: [0.05] * 3, 800: [0.2] * 3})
+    row = capacity_verdict(wiggle, quick)
+    assert row["verdict"] == "refuted" and row["trend"] == "neither" and "trend: neither" in row["evidence"]
+    assert capacity_verdict(_cap({x: [1e-4 * x] for x in xs}), quick)["verdict"] == "inconclusive"
+    # Per axis: each axis's points plus the default point are classed on their own.
+    axes = pd.concat([_cap({x: [1e-4 * x * (1 + 0.02 * s) for s in range(3)] for x in (100, 200)}, "N"),
+                      _cap({400: [0.04, 0.0408, 0.0416]}, "default"),
+                      _cap({x: [0.3, 0.31, 0.32] if x == 800 else [0.01, 0.02, 0.03] for x in (800, 1600)}, "K")])
+    by_axis = capacity_trend(axes, quick.capacity_trend)["by_axis"]
+    assert by_axis["N"]["trend"] == "proportional" and by_axis["K"]["trend"] == "neither"
+
+
+def _eval_log(ap50, every=100):
+    return [{"step": i * every, "mode": "nms_free", "AP": a / 2, "AP50": a} for i, a in enumerate(ap50)]
+
+
+def test_convergence_censoring():
+    """A run that never reaches the target is censored at budget + one interval, never counted as converged."""
+    import pandas as pd
+
+    from hsgprof.experiments.analysis import convergence_rows, convergence_verdict
+
+    cfg = get_preset("quick")                                    # AP50 ≥ 0.05, nms_free, 1000 steps, every 100
+    censored_at = cfg.budget.steps + cfg.budget.eval_every
+    fast, never, exact = [0.0, 0.02, 0.06, 0.04], [0.0, 0.01, 0.049, 0.03], [0.0, 0.0, 0.0, 0.05]
+    records = [{"spec": {"tag": "main", "variant": v, "seed": s}, "log": {"eval": _eval_log(curve)}}
+               for s in range(3) for v, curve in (("hybrid", fast), ("sparse-only", never))]
+    records.append({"spec": {"tag": "main", "variant": "grid-only", "seed": 0}, "log": {"eval": _eval_log(exact)}})
+    records.append({"spec": {"tag": "cap-small", "variant": "hybrid", "seed": 0}, "log": {"eval": _eval_log(fast)}})
+    _, reach = convergence_rows(records, cfg)
+    assert len(reach) == 7                                       # capacity runs are not convergence runs
+    r = reach.set_index(["variant", "seed"])
+    assert r.loc[("hybrid", 0), "reached"] and r.loc[("hybrid", 0), "steps_to_target"] == 200
+    assert not r.loc[("sparse-only", 1), "reached"] and np.isnan(r.loc[("sparse-only", 1), "steps_to_target"])
+    assert r.loc[("sparse-only", 1), "steps_lower_bound"] == censored_at
+    assert r.loc[("grid-only", 0), "steps_to_target"] == 300     # reaching the target exactly counts
+    row = convergence_verdict(reach, cfg)
+    assert row["value"] == 200 - censored_at and row["verdict"] == "supported"
+    assert "3 of 6 runs never reached the target" in row["evidence"]
+    # Swapped: the hybrid is the censored one -> refuted; both censored -> inconclusive, not "equal".
+    swapped = reach.assign(variant=reach.variant.map({"hybrid": "sparse-only", "sparse-only": "hybrid"}))
+    assert convergence_verdict(swapped, cfg)["verdict"] == "refuted"
+    never_rows = reach[reach.variant == "sparse-only"]
+    both = pd.concat([never_rows.assign(variant="hybrid"), never_rows])
+    row = convergence_verdict(both, cfg)
+    assert row["verdict"] == "inconclusive" and row["value"] == 0 and "6 of 6" in row["evidence"]
+
+
+def test_pair_dependence_gap_on_hand_made_pairs():
+    """gap = mean pair NLL − known H(Y_i, Y_j | X); residual dependence is what the predictions leave unexplained."""
+    import pandas as pd
+
+    from hsgprof.experiments.analysis import known, pair_rows
+
+    cfg = get_preset("quick")
+    kq = known(cfg)
+    rows = []
+    bits = [0, 1, 1, 0, 1, 0, 0, 1]
+    for variant, informed in (("grid-only", False), ("hybrid", True)):
+        for k, b in enumerate(bits):                             # pair k: occluded 2k (partner 2k+1), occluder 2k+1
+            for idx, partner, occluder, nll in ((2 * k, 2 * k + 1, False, 0.3), (2 * k + 1, 2 * k, True, 0.5)):
+                rows.append({"idx": idx, "partner": partner, "occluder": occluder, "nll": nll, "bit": b,
+                             "p": (0.9 if b else 0.1) if informed else 0.5, "variant": variant})
+        rows.append({"idx": 16, "partner": -1, "occluder": False, "nll": 9.0, "bit": 1, "p": 0.5, "variant": variant})
+        rows.append({"idx": 17, "partner": 99, "occluder": False, "nll": 9.0, "bit": 1, "p": 0.5, "variant": variant})
+    d = pd.DataFrame(rows)
+    obj = pd.DataFrame({"tag": "main", "variant": d.variant, "seed": 0, "head": "dense", "primary": True, "set": "val",
+                        "image": d.idx // 2, "obj": d.idx, "index": d.idx, "partner": d.partner,
+                        "occluder": d.occluder, "bit": d.bit, "nll_bit": d.nll, "p_bit1": d.p,
+                        "occlusion": 0.5})
+    extra = obj.assign(primary=False, nll_bit=5.0)               # a non-primary branch is not scored
+    out = pair_rows(pd.concat([obj, extra], ignore_index=True), cfg).set_index("variant")
+    for v in ("grid-only", "hybrid"):
+        assert out.loc[v, "n_pairs"] == len(bits)                # unpaired and partner-less objects left out
+        assert out.loc[v, "pair_nll"] == pytest.approx(0.8)
+        assert out.loc[v, "gap"] == pytest.approx(0.8 - kq["h_pair_given_x"])
+        assert out.loc[v, "model_i_pair"] == 0.0
+    assert out.loc["grid-only", "residual_i_pair"] > 0.6        # linked bits, uninformative predictions
+    assert out.loc["hybrid", "residual_i_pair"] == 0.0           # the predictions explain the link

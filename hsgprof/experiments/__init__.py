@@ -8,8 +8,8 @@ The declared config (:class:`ExperimentConfig`, presets ``smoke``/``quick``/``fu
 data, budget, metrics and verdict rules before anything is trained.
 """
 
-from hsgprof.experiments.config import PRESETS, Budget, Capacity, ExperimentConfig, get_preset
+from hsgprof.experiments.config import PRESETS, Budget, Capacity, ExperimentConfig, TrendRule, get_preset
 from hsgprof.experiments.runner import default_cache_dir, run_experiment, run_quick_set, run_specs
 
-__all__ = ["ExperimentConfig", "Budget", "Capacity", "PRESETS", "get_preset", "run_experiment",
+__all__ = ["ExperimentConfig", "Budget", "Capacity", "TrendRule", "PRESETS", "get_preset", "run_experiment",
            "run_quick_set", "run_specs", "default_cache_dir"]

@@ -25,7 +25,7 @@ import pandas as pd
 
 from hsgprof.experiments import entropy as E
 from hsgprof.adapters.hsgdet_experiments import known_quantities
-from hsgprof.experiments.config import ExperimentConfig
+from hsgprof.experiments.config import ExperimentConfig, TrendRule
 from hsgprof.experiments.evaluate import EvalSet, ObjectOutputs
 from hsgprof.experiments.information import info_cmi, pca_reduce, plugin_cmi, probe_information, \
     toy_deterministic_queries
@@ -280,33 +280,62 @@ def capacity_rows(obj: pd.DataFrame, cfg: ExperimentConfig) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def capacity_trend(cap: pd.DataFrame) -> dict[str, Any]:
-    """Is Δ monotone in capacity, proportional (line through the origin, R²), or neither?
+def capacity_trend(cap: pd.DataFrame, rule: TrendRule = TrendRule(), level: float = 0.95) -> dict[str, Any]:
+    """Is Δ proportional to capacity, monotone in it, or neither (or is that inconclusive)?
 
     Overall (every point against the capacity index) and per axis (that axis's points plus the
-    default point).
+    default point); each carries its class label (``trend``) under the declared ``rule``.
     """
     if cap.empty:
-        return {"n_points": 0}
-    out = _trend(cap)
+        return {"n_points": 0, "trend": "inconclusive", "trend_reason": "no capacity points"}
+    out = trend(cap, rule, level)
     axes = sorted(set(cap.axis) - {"default"})
     if len(axes) > 1 or axes != ["ladder"]:
-        out["by_axis"] = {a: _trend(cap[cap.axis.isin([a, "default"])]) for a in axes}
+        out["by_axis"] = {a: trend(cap[cap.axis.isin([a, "default"])], rule, level) for a in axes}
     return out
 
 
-def _trend(cap: pd.DataFrame) -> dict[str, Any]:
+def trend(cap: pd.DataFrame, rule: TrendRule = TrendRule(), level: float = 0.95) -> dict[str, Any]:
+    """Statistics and class label of Δ against the capacity index (rows: ``index``, ``seed``, ``delta``).
+
+    The label follows :class:`~hsgprof.experiments.config.TrendRule`: ``proportional``,
+    ``monotone``, ``neither`` or ``inconclusive``, with the reason in ``trend_reason``.
+    """
     m = cap.groupby("index").delta.mean().sort_index()
     x, y = m.index.to_numpy(float), m.to_numpy()
-    slope = float((x * y).sum() / (x * x).sum())
+    slope = float((x * y).sum() / (x * x).sum()) if (x * x).sum() > 0 else float("nan")
     ss_res = float(((y - slope * x) ** 2).sum())
     ss_tot = float(((y - y.mean()) ** 2).sum()) if len(y) > 1 else float("nan")
     r2 = 1 - ss_res / ss_tot if ss_tot and ss_tot > 0 else float("nan")
     inc = bool(np.all(np.diff(y) > 0)) if len(y) > 1 else False
     dec = bool(np.all(np.diff(y) < 0)) if len(y) > 1 else False
-    return {"n_points": len(y), "indices": x.tolist(), "deltas": y.tolist(), "monotone_increasing": inc,
+    n_seeds = cap.groupby("index").seed.nunique().reindex(m.index)
+    point_ci = [t_interval(cap[cap["index"] == i].delta.to_numpy(float), level) for i in m.index]
+    ends = [cap[cap["index"] == i].set_index("seed").delta for i in (m.index[0], m.index[-1])]
+    common = sorted(set(ends[0].index) & set(ends[1].index)) if len(m) > 1 else []
+    _, c_lo, c_hi = t_interval([float(ends[1][s] - ends[0][s]) for s in common], level)
+
+    if len(y) < rule.min_points:
+        label, reason = "inconclusive", f"{len(y)} capacity point(s), the rule needs {rule.min_points}"
+    elif int(n_seeds.min()) < rule.min_seeds:
+        label, reason = "inconclusive", (f"{int(n_seeds.min())} seed(s) at a point, the rule needs {rule.min_seeds} "
+                                         "for an interval")
+    elif not (inc or dec):
+        label, reason = "neither", "mean Δ is not monotone in capacity"
+    elif not (np.isfinite(c_lo) and (c_lo > 0 or c_hi < 0)):
+        label, reason = "inconclusive", (f"mean Δ is monotone, but the {level:.0%} interval of Δ(largest) − "
+                                         f"Δ(smallest) [{c_lo:.4f}, {c_hi:.4f}] contains 0")
+    elif inc and np.isfinite(r2) and r2 >= rule.proportional_r2:
+        label, reason = "proportional", f"increasing, R² through the origin {r2:.2f} ≥ {rule.proportional_r2}"
+    else:
+        label, reason = "monotone", (f"{'increasing' if inc else 'decreasing'}"
+                                     + (f", R² through the origin {r2:.2f} < {rule.proportional_r2}" if inc else ""))
+    return {"n_points": len(y), "indices": x.tolist(), "deltas": y.tolist(),
+            "ci_low": [c[1] for c in point_ci], "ci_high": [c[2] for c in point_ci],
+            "seeds_per_point": [int(v) for v in n_seeds], "monotone_increasing": inc,
             "monotone_decreasing": dec, "spearman": spearman(x, y), "slope_through_origin": slope,
-            "r2_through_origin": r2, "n_seeds": int(cap.seed.nunique())}
+            "r2_through_origin": r2, "change_ci": [c_lo, c_hi], "n_seeds": int(cap.seed.nunique()),
+            "trend": label, "trend_reason": reason}
 
 
 # ----------------------------------------------------------------------------- stability, convergence
@@ -439,6 +468,59 @@ def _paired(ap: pd.DataFrame, a: tuple[str, str], b: tuple[str, str], set_name: 
             if np.isfinite(x[s]) and np.isfinite(y[s])]
 
 
+def capacity_verdict(cap: pd.DataFrame, cfg: ExperimentConfig) -> dict[str, Any]:
+    """The ``delta_capacity`` summary row: the declared trend class decides the verdict on Δ ∝ capacity
+    (proportional: supported; monotone or neither: refuted; inconclusive: inconclusive)."""
+    tr = capacity_trend(cap, cfg.capacity_trend, cfg.ci_level)
+    if tr.get("n_points", 0) < 1:
+        return {}
+    verdict = {"proportional": SUPPORTED, "monotone": REFUTED, "neither": REFUTED}.get(tr["trend"], INCONCLUSIVE)
+    return {"claim": "corollary.delta_capacity", "measurement": "delta_capacity", "statement": "Δ ∝ attention capacity",
+            "value": tr["slope_through_origin"], "ci_low": float("nan"), "ci_high": float("nan"),
+            "unit": "nats per capacity unit (slope through origin)", "verdict": verdict, "trend": tr["trend"],
+            "evidence": f"trend: {tr['trend']} ({tr['trend_reason']}); "
+                        f"Δ at capacity {dict(zip(tr['indices'], [round(v, 4) for v in tr['deltas']]))}; "
+                        f"R² through origin {tr['r2_through_origin']:.2f}, Spearman {tr['spearman']:.2f}; "
+                        f"{tr['n_seeds']} seed(s)"
+                        + "".join(f"; axis {a}: {t['trend']} ({t['trend_reason']})"
+                                  for a, t in tr.get("by_axis", {}).items())}
+
+
+def convergence_verdict(reach: pd.DataFrame, cfg: ExperimentConfig) -> dict[str, Any]:
+    """The ``convergence_difference`` summary row: steps to the declared target, hybrid − sparse-only,
+    paired by seed. A run that never reached the target is censored (counted at budget + one
+    evaluation interval, a lower bound) and never counted as converged; all runs censored is
+    inconclusive."""
+    if reach.empty:
+        return {}
+    h = reach[(reach.variant == "hybrid") & (reach["mode"] == cfg.convergence_mode)].set_index("seed")
+    s = reach[(reach.variant == "sparse-only") & (reach["mode"] == cfg.convergence_mode)].set_index("seed")
+    common = sorted(set(h.index) & set(s.index))
+    if not common:
+        return {}
+    diffs = [float(h.steps_lower_bound[i] - s.steps_lower_bound[i]) for i in common]
+    censored = sum(int(not h.reached[i]) + int(not s.reached[i]) for i in common)
+    m, lo, hi = t_interval(diffs, cfg.ci_level)
+    auc = [float(h.mean_over_training[i] - s.mean_over_training[i]) for i in common]
+    if censored == 2 * len(common):
+        verdict = INCONCLUSIVE
+    elif all(d < 0 for d in diffs):
+        verdict = SUPPORTED if len(common) >= 3 else INCONCLUSIVE
+    elif all(d > 0 for d in diffs):
+        verdict = REFUTED if len(common) >= 3 else INCONCLUSIVE
+    else:
+        verdict = INCONCLUSIVE
+    return {"claim": "convergence.faster_than_detr", "measurement": "convergence_difference",
+            "statement": "convergence faster than pure DETR", "value": m, "ci_low": lo, "ci_high": hi,
+            "unit": f"steps to {cfg.convergence_metric} ≥ {cfg.convergence_target} ({cfg.convergence_mode}), "
+                    "hybrid − sparse-only",
+            "verdict": verdict,
+            "evidence": f"per seed {diffs}; {censored} of {2 * len(common)} runs never reached the target "
+                        f"(counted as {cfg.budget.steps + cfg.budget.eval_every}, a lower bound); "
+                        f"mean {cfg.convergence_metric} over training, hybrid − sparse-only: "
+                        f"{np.mean(auc):.3f}"}
+
+
 def summary_rows(tables: dict[str, pd.DataFrame], cfg: ExperimentConfig) -> pd.DataFrame:
     """One row per seed claim: the measurement key the claims ledger reads, value, CI, verdict, evidence."""
     kq = known(cfg)
@@ -507,19 +589,9 @@ def summary_rows(tables: dict[str, pd.DataFrame], cfg: ExperimentConfig) -> pd.D
                      "unit": "nats (known by construction)", "verdict": NOT_MEASURABLE,
                      "evidence": "both heads output a product over objects, so each model's I(Y_i;Y_j|X) = 0 and "
                                  "its pair NLL exceeds H(Y_i,Y_j|X) by ≥ I(Y_i;Y_j|X); " + ev})
-    cap = tables["capacity"]
-    tr = capacity_trend(cap)
-    if tr.get("n_points", 0) >= 2:
-        ok = tr["monotone_increasing"] and np.isfinite(tr["r2_through_origin"]) and tr["r2_through_origin"] >= 0.9
-        verdict = SUPPORTED if ok else (REFUTED if tr["n_seeds"] >= 3 else INCONCLUSIVE)
-        rows.append({"claim": "corollary.delta_capacity", "measurement": "delta_capacity", "statement": "Δ ∝ attention capacity",
-                     "value": tr["slope_through_origin"], "ci_low": float("nan"), "ci_high": float("nan"),
-                     "unit": "nats per capacity unit (slope through origin)", "verdict": verdict,
-                     "evidence": f"Δ at capacity {dict(zip(tr['indices'], [round(v, 4) for v in tr['deltas']]))}; "
-                                 f"monotone increasing: {tr['monotone_increasing']}, R² through origin "
-                                 f"{tr['r2_through_origin']:.2f}, Spearman {tr['spearman']:.2f}; {tr['n_seeds']} seed(s)"
-                                 + "".join(f"; axis {a}: monotone {t['monotone_increasing']}, R² {t['r2_through_origin']:.2f}"
-                                           for a, t in tr.get("by_axis", {}).items())})
+    row = capacity_verdict(tables["capacity"], cfg)
+    if row:
+        rows.append(row)
     st = tables["stability"]
     if len(st):
         main = st[st.tag == "main"]
@@ -537,33 +609,9 @@ def summary_rows(tables: dict[str, pd.DataFrame], cfg: ExperimentConfig) -> pd.D
                      "evidence": ev + (f"; hybrid: both branch losses send gradient into the shared backbone, "
                                        f"cosine between them mean {cos.mean():.3f}, negative in "
                                        f"{100 * frac_neg.mean():.0f}% of logged steps" if len(cos) else "")})
-    reach = tables["convergence_steps"]
-    if len(reach):
-        h = reach[(reach.variant == "hybrid") & (reach["mode"] == cfg.convergence_mode)].set_index("seed")
-        s = reach[(reach.variant == "sparse-only") & (reach["mode"] == cfg.convergence_mode)].set_index("seed")
-        common = sorted(set(h.index) & set(s.index))
-        if common:
-            diffs = [float(h.steps_lower_bound[i] - s.steps_lower_bound[i]) for i in common]
-            censored = sum(int(not h.reached[i]) + int(not s.reached[i]) for i in common)
-            m, lo, hi = t_interval(diffs, cfg.ci_level)
-            auc = [float(h.mean_over_training[i] - s.mean_over_training[i]) for i in common]
-            if censored == 2 * len(common):
-                verdict = INCONCLUSIVE
-            elif all(d < 0 for d in diffs):
-                verdict = SUPPORTED if len(common) >= 3 else INCONCLUSIVE
-            elif all(d > 0 for d in diffs):
-                verdict = REFUTED if len(common) >= 3 else INCONCLUSIVE
-            else:
-                verdict = INCONCLUSIVE
-            rows.append({"claim": "convergence.faster_than_detr", "measurement": "convergence_difference",
-                         "statement": "convergence faster than pure DETR", "value": m, "ci_low": lo, "ci_high": hi,
-                         "unit": f"steps to {cfg.convergence_metric} ≥ {cfg.convergence_target} ({cfg.convergence_mode}), "
-                                 "hybrid − sparse-only",
-                         "verdict": verdict,
-                         "evidence": f"per seed {diffs}; {censored} of {2 * len(common)} runs never reached the target "
-                                     f"(counted as {cfg.budget.steps + cfg.budget.eval_every}, a lower bound); "
-                                     f"mean {cfg.convergence_metric} over training, hybrid − sparse-only: "
-                                     f"{np.mean(auc):.3f}"})
+    row = convergence_verdict(tables["convergence_steps"], cfg)
+    if row:
+        rows.append(row)
     ap = tables["ap"]
     if len(ap):
         ratios = []
@@ -638,7 +686,7 @@ def write_all(records: Sequence[dict], cfg: ExperimentConfig, sets: dict[str, Ev
             "eval_wall_s_sum": eval_wall, "n_runs": len(records),
             "training_invocation": training_invocation,
             "eval_sets": {k: {"images": len(v.scenes), "objects": len(v.gt["annotations"])} for k, v in sets.items()},
-            "capacity_trend": capacity_trend(tables["capacity"])}
+            "capacity_trend": capacity_trend(tables["capacity"], cfg.capacity_trend, cfg.ci_level)}
     paths = {}
     for name, df in tables.items():
         paths[name] = write_results(out_dir / f"experiments_{name}.json", f"experiments.{name}", df,

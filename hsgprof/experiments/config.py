@@ -66,6 +66,30 @@ class Capacity:
 
 
 @dataclass(frozen=True)
+class TrendRule:
+    """How Δ (= H_grid − H_hybrid) versus attention capacity is classed, declared before any run.
+
+    With m_i the mean Δ over seeds at capacity index x_i (points sorted by x):
+
+    1. ``inconclusive`` if there are fewer than ``min_points`` points, or some point has fewer
+       than ``min_seeds`` seeds (no interval to judge noise by);
+    2. ``neither`` if the m_i are not strictly monotone (in either direction);
+    3. ``inconclusive`` if they are, but the seed-paired change Δ(x_max) − Δ(x_min) has a
+       ``ci_level`` t-interval containing 0 (a flat Δ is not excluded);
+    4. ``proportional`` if they increase and the fit Δ = c·x through the origin has
+       R² ≥ ``proportional_r2`` (R² = 1 − SS_res / SS_tot, SS_tot about the mean of the m_i);
+    5. ``monotone`` otherwise (increasing or decreasing; the direction is reported beside it).
+
+    The values are those the verdict rule used before the label existed (R² ≥ 0.9, 3 seeds for a
+    verdict other than inconclusive), not fitted to any result.
+    """
+
+    min_points: int = 3
+    min_seeds: int = 3
+    proportional_r2: float = 0.9
+
+
+@dataclass(frozen=True)
 class ExperimentConfig:
     """The whole declared experiment. Change anything and the cache key changes with it."""
 
@@ -124,6 +148,7 @@ class ExperimentConfig:
     # Attention-capacity sweep (hybrid, Δ against the grid-only run of the same seed).
     capacity: tuple[Capacity, ...] = ()
     capacity_seeds: tuple[int, ...] = (0,)
+    capacity_trend: TrendRule = TrendRule()
 
     def __post_init__(self) -> None:
         for v in self.variants:
@@ -150,11 +175,20 @@ class ExperimentConfig:
         """A short hash of everything declared (the name excluded): the cache folder's name."""
         d = self.to_dict()
         d.pop("name")
+        for f in dataclasses.fields(self):
+            if f.name in KEYED_IF_CHANGED and getattr(self, f.name) == f.default:
+                d.pop(f.name)
         blob = json.dumps(d, sort_keys=True, default=str).encode()
         return hashlib.sha256(blob).hexdigest()[:12]
 
     def replace(self, **changes: Any) -> "ExperimentConfig":
         return dataclasses.replace(self, **changes)
+
+
+# Fields added after results were committed: hashed into the key only when they differ from their
+# default, so the keys of existing presets (the run caches and committed results they name) stay
+# valid while any change to these fields still changes the key.
+KEYED_IF_CHANGED = frozenset({"capacity_trend"})
 
 
 def _quick() -> ExperimentConfig:

@@ -13,9 +13,10 @@ import json
 import os
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable, Iterable, Iterator
 
 import numpy as np
+from tqdm.auto import tqdm
 
 from hsgprof.errors import HsgprofError
 from hsgprof.adapters.hsgdet_experiments import get_config
@@ -159,6 +160,26 @@ def _worker(cfg: ExperimentConfig, spec: RunSpec, cache: Path, resume: bool, dev
     return spec.key, time.perf_counter() - t0
 
 
+RunHook = Callable[[int, int, str, float], None]
+"""Called in the parent after each finished run: ``(runs done, runs to do, run key, seconds)``."""
+
+
+def track_runs(results: Iterable[tuple[str, float]], total: int, progress: bool = True,
+               on_run_done: RunHook | None = None) -> int:
+    """Consume ``(run key, seconds)`` as runs finish, advancing one tqdm bar over runs (in the
+    parent process, so it moves even when worker processes train silently) and calling
+    ``on_run_done``; returns the number of runs seen."""
+    done = 0
+    with tqdm(total=total, desc="experiment runs", unit="run", disable=not progress, dynamic_ncols=True) as bar:
+        for key, secs in results:
+            done += 1
+            bar.set_postfix_str(f"{key} {secs:.0f} s", refresh=False)
+            bar.update(1)
+            if on_run_done is not None:
+                on_run_done(done, total, key, secs)
+    return done
+
+
 def _is_done(cache: Path, spec: RunSpec) -> bool:
     record_path, object_paths = _record_paths(cache / spec.key)
     return record_path.exists() and all(p.exists() for p in object_paths.values())
@@ -166,11 +187,14 @@ def _is_done(cache: Path, spec: RunSpec) -> bool:
 
 def run_experiment(cfg: ExperimentConfig, out_dir: str | Path | None = None, cache_dir: str | Path | None = None,
                    resume: bool = True, progress: bool = True, device: str = "cpu",
-                   command: str | None = None, workers: int | None = None) -> dict[str, Path]:
+                   command: str | None = None, workers: int | None = None,
+                   on_run_done: RunHook | None = None) -> dict[str, Path]:
     """Run (or reuse) every declared run, then write the tidy results files; returns their paths.
 
     ``workers``: runs trained at once in separate processes (default: the CPU count on CPU, 1 on
-    a GPU); each uses one torch thread, so the results do not depend on it.
+    a GPU); each uses one torch thread, so the results do not depend on it. ``progress``: a tqdm
+    bar over runs (and, with one worker, per-step bars inside each run). ``on_run_done``: called
+    after each run trained by this invocation (see :data:`RunHook`), whatever ``progress`` is.
     """
     import torch
 
@@ -192,15 +216,13 @@ def run_experiment(cfg: ExperimentConfig, out_dir: str | Path | None = None, cac
         from concurrent.futures import ProcessPoolExecutor, as_completed
 
         # Longest runs first (hybrid, then grid-only, then sparse-only) so the pool drains evenly.
+        # Workers train without per-step bars; the parent's bar advances as each run finishes.
         order = sorted(todo, key=lambda s: {"hybrid": 0, "grid-only": 1, "sparse-only": 2}[s.variant])
         with ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn")) as pool:
             futures = [pool.submit(_worker, cfg, s, cache, resume, device) for s in order]
             try:
-                for i, fut in enumerate(as_completed(futures)):
-                    key, secs = fut.result()
-                    if progress:
-                        print(f"[{i + 1}/{len(todo)}] {key} done in {secs:.0f} s", flush=True)
-            except BaseException:
+                track_runs((f.result() for f in as_completed(futures)), len(todo), progress, on_run_done)
+            except BaseException:                    # an error or an interrupt: drop the queued runs
                 for f in futures:
                     f.cancel()
                 raise
@@ -209,10 +231,14 @@ def run_experiment(cfg: ExperimentConfig, out_dir: str | Path | None = None, cac
         torch.set_num_threads(THREADS_PER_RUN)
         try:
             sets = make_eval_sets(cfg)
-            for i, spec in enumerate(todo):
-                if progress:
-                    print(f"[{i + 1}/{len(todo)}] {spec.key}", flush=True)
-                run_one(cfg, spec, sets, cache, resume, progress, device)
+
+            def sequential() -> Iterator[tuple[str, float]]:
+                for spec in todo:
+                    t = time.perf_counter()
+                    run_one(cfg, spec, sets, cache, resume, progress, device)
+                    yield spec.key, time.perf_counter() - t
+
+            track_runs(sequential(), len(todo), progress, on_run_done)
         finally:
             torch.set_num_threads(threads)
     sets = make_eval_sets(cfg)

@@ -73,7 +73,7 @@ def _experiments(out: Path, profile: str, device: str = "cpu") -> list[Path]:
     from hsgprof.experiments.notebook import load
 
     folder = out / f"experiments-{profile}"
-    paths = list(run_experiment(get_preset(profile), folder, progress=False, device=device).values())
+    paths = list(run_experiment(get_preset(profile), folder, progress=True, device=device).values())   # bar over runs
     tables, meta = load(results_dir=folder)
     figures = {"entropy": lambda: plots.plot_entropy(tables, meta["known"]),
                "delta_occlusion": lambda: plots.plot_delta_occlusion(tables),

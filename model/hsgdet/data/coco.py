@@ -108,8 +108,9 @@ def validate_coco(coco: Any, where: str = "COCO dict") -> None:
             raise ValueError(f"{where}: annotation {ann.get('id')!r} has category {ann.get('category_id')!r}, "
                              "which is not in 'categories'")
         bbox = ann.get("bbox")
-        if not (isinstance(bbox, list) and len(bbox) == 4):
-            raise ValueError(f"{where}: annotation {ann.get('id')!r} has bbox {bbox!r}; expected [x, y, w, h]")
+        if not (isinstance(bbox, list) and len(bbox) == 4
+                and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in bbox)):
+            raise ValueError(f"{where}: annotation {ann.get('id')!r} has bbox {bbox!r}; expected [x, y, w, h] numbers")
 
 
 def save_scenes(folder: str | Path, scenes: Sequence[Scene], num_classes: int,
@@ -134,13 +135,27 @@ class CocoDataset:
     """Any COCO-format detection set on disk (COCO val2017, a synthetic export, your own).
 
     ``dataset[i]`` is ``(image (3, H, W) float in [0, 1], target)`` with ``target["boxes"]``
-    xyxy pixels and ``target["labels"]`` contiguous ``0..C-1``; crowd annotations are left out of
-    the target (COCO evaluation ignores them). ``size=(H, W)`` resizes each image to that size
-    (boxes scaled alike); sizes must then be multiples of 32 for the detector.
+    xyxy pixels and ``target["labels"]`` contiguous ``0..C-1``. What it does with foreign data:
+
+    * category ids (any integers, e.g. COCO's sparse 1..90) are sorted and mapped to labels
+      ``0..C-1``; ``label_to_category`` and ``category_to_label`` keep the mapping both ways;
+    * crowd annotations (``iscrowd: 1``) are left out of the targets (COCO evaluation ignores them);
+    * degenerate boxes (width or height ≤ 0, or not finite; COCO has a few) are dropped;
+    * both are listed by annotation id in ``skipped`` (``{"crowd": [...], "degenerate": [...]}``)
+      and announced in one ``UserWarning`` when the dataset is opened;
+    * grayscale, palette and RGBA images are converted to 3-channel RGB (grey copied to R, G, B);
+    * images without annotations are kept with empty targets (``keep_empty=False`` drops
+      images that have no kept annotation).
+
+    ``size=(H, W)`` resizes each image to that size (boxes scaled alike); sizes must then be
+    multiples of 32 for the detector.
     """
 
     def __init__(self, annotation_file: str | Path, image_dir: str | Path, size: tuple[int, int] | None = None,
                  keep_empty: bool = True) -> None:
+        import math
+        import warnings
+
         self.coco = read_coco(annotation_file)
         self.image_dir = Path(image_dir)
         if not self.image_dir.is_dir():
@@ -150,10 +165,28 @@ class CocoDataset:
         self.category_to_label = {cid: i for i, cid in enumerate(cats)}
         self.label_to_category = cats
         self.category_names = [next(c["name"] for c in self.coco["categories"] if c["id"] == cid) for cid in cats]
+        # by_image: the annotations each image's target is made of (crowd and degenerate ones left out)
         self.by_image: dict[int, list[dict[str, Any]]] = {im["id"]: [] for im in self.coco["images"]}
+        self.skipped: dict[str, list[Any]] = {"crowd": [], "degenerate": []}
         for ann in self.coco["annotations"]:
-            self.by_image[ann["image_id"]].append(ann)
+            w, h = ann["bbox"][2], ann["bbox"][3]
+            if ann.get("iscrowd", 0):
+                self.skipped["crowd"].append(ann.get("id"))
+            elif not all(math.isfinite(v) for v in ann["bbox"]) or w <= 0 or h <= 0:
+                self.skipped["degenerate"].append(ann.get("id"))
+            else:
+                self.by_image[ann["image_id"]].append(ann)
         self.images = [im for im in self.coco["images"] if keep_empty or self.by_image[im["id"]]]
+        notes = []
+        if self.skipped["crowd"]:
+            notes.append(f"{len(self.skipped['crowd'])} crowd annotation(s) (iscrowd=1) left out of the targets "
+                         f"(COCO evaluation ignores them): ids {_first(self.skipped['crowd'])}")
+        if self.skipped["degenerate"]:
+            notes.append(f"{len(self.skipped['degenerate'])} annotation(s) with a zero, negative or non-finite "
+                         f"width or height dropped: ids {_first(self.skipped['degenerate'])}")
+        if notes:
+            warnings.warn(f"{annotation_file}: " + "; ".join(notes) + " (listed in CocoDataset.skipped)",
+                          UserWarning, stacklevel=2)
 
     @property
     def num_classes(self) -> int:
@@ -173,12 +206,10 @@ class CocoDataset:
         with Image.open(path) as im:
             rgb = np.asarray(im.convert("RGB"), dtype=np.uint8)             # (H, W, 3); grey -> RGB
         image = torch.from_numpy(rgb.copy()).permute(2, 0, 1).float() / 255  # (3, H, W)
-        anns = [a for a in self.by_image[info["id"]] if not a.get("iscrowd", 0)]
+        anns = self.by_image[info["id"]]                     # crowd and degenerate boxes already left out
         boxes = torch.tensor([[a["bbox"][0], a["bbox"][1], a["bbox"][0] + a["bbox"][2],
                                a["bbox"][1] + a["bbox"][3]] for a in anns], dtype=torch.float32).reshape(-1, 4)
         labels = torch.tensor([self.category_to_label[a["category_id"]] for a in anns], dtype=torch.long)
-        keep = (boxes[:, 2] > boxes[:, 0]) & (boxes[:, 3] > boxes[:, 1])        # COCO has a few 0-size boxes
-        boxes, labels = boxes[keep], labels[keep]
         if self.size is not None:
             h, w = image.shape[-2:]
             th, tw = self.size
@@ -193,3 +224,9 @@ class CocoDataset:
         if len(shapes) > 1:
             raise ValueError(f"images of different sizes {sorted(shapes)} cannot be stacked; pass size=(H, W)")
         return torch.stack([im for im, _ in items]), [t for _, t in items]
+
+
+def _first(ids: Sequence[Any], n: int = 5) -> str:
+    """The first ``n`` ids, and how many more."""
+    head = ", ".join(str(i) for i in ids[:n])
+    return head + (f" and {len(ids) - n} more" if len(ids) > n else "")
