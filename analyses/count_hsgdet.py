@@ -27,6 +27,7 @@ REPO = Path(__file__).resolve().parent.parent
 if str(REPO) not in sys.path:                      # `python analyses/count_hsgdet.py` from anywhere
     sys.path.insert(0, str(REPO))
 
+from hsgprof.adapters.hsgdet import synthetic_targets  # noqa: E402
 from hsgprof.claims.seed import PUBLISHED, SEED_COMPONENT_PARAMS, SEED_FLOPS  # noqa: E402
 from hsgprof.components import param_count  # noqa: E402
 from hsgprof.counting import count, count_modes  # noqa: E402
@@ -124,7 +125,9 @@ def training(cfg: dict[str, Any]) -> pd.DataFrame:
         model = target.model.train()
         shape = tuple(int(v) for v in cfg["real_step_input"].split("x"))
         x = torch.rand(shape, generator=torch.Generator().manual_seed(0))
-        r = count_step(model, target.loss, x)
+        # The synthetic targets are drawn here, outside the counted step: making data is not training work.
+        targets = synthetic_targets(shape[0], shape[2], shape[3], model.cfg.num_classes, seed=0)
+        r = count_step(model, lambda m, xb: m(xb, targets)["loss"], x)
         rows.append({"what": "training step with loss + matching (cpu)",
                      "input": "x".join(map(str, shape[-2:])), "device": "cpu", **r})
     df = pd.DataFrame(rows)

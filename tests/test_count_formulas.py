@@ -150,3 +150,51 @@ def test_flash_kernel_head_dim_padding_is_undone_from_the_scale():
     assert rule(padded, padded, padded, 0.0, False, False, scale=4 ** -0.5) == formulas.sdpa_cost(real, real, real, False)
     assert rule(padded, padded, padded, 0.0, False, False, scale=8 ** -0.5) == formulas.sdpa_cost(padded, padded, padded, False)
     assert rule(padded, padded, padded, 0.0, False, False, scale=None) == formulas.sdpa_cost(padded, padded, padded, False)
+
+
+def _readme_rule_example() -> str:
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    section = readme.split("### Adding a rule", 1)[1].split("\n## ", 1)[0]
+    return section.split("```python\n", 1)[1].split("```", 1)[0]
+
+
+def test_the_readme_rule_example_registers_a_rule_and_the_referee_uses_it(monkeypatch):
+    aten = torch.ops.aten
+    registry = dict(formulas.FORMULAS)
+    registry.pop(aten.logaddexp, None)                     # the example must work even once a rule ships
+    monkeypatch.setattr(formulas, "FORMULAS", registry)
+
+    class M(nn.Module):
+        def forward(self, a, b):
+            return torch.logaddexp(a, b)
+
+    _, before = referee(M(), torch.randn(3, 5), torch.randn(3, 5))
+    assert before.unknown == {"aten.logaddexp": 1}          # no rule yet: reported, not a silent zero
+    exec(compile(_readme_rule_example(), "README.md:Adding a rule", "exec"), {})
+    assert registry[aten.logaddexp].family == formulas.ELEMENTWISE
+    frame, tally = referee(M(), torch.randn(3, 5), torch.randn(3, 5))
+    assert not tally.unknown and totals(frame) == (0, 4 * 15)
+
+
+def test_registering_an_unknown_op_raises_a_one_line_error(monkeypatch):
+    monkeypatch.setattr(formulas, "FORMULAS", dict(formulas.FORMULAS))
+    with pytest.raises(ValueError, match=r"'my_op' is not an aten op in torch .*aten op name") as err:
+        formulas.formula("my_op", family=formulas.ELEMENTWISE)
+    assert "\n" not in str(err.value)
+    with pytest.raises(ValueError, match=r"family 'elementwize' is not accepted; choose one of conv, "):
+        formulas.formula(torch.ops.aten.logaddexp, family="elementwize")
+    with pytest.raises(ValueError, match="cannot register a rule for 3"):
+        formulas.formula(3, family=formulas.ELEMENTWISE)
+    with pytest.raises(ValueError, match="no op given"):
+        formulas.formula(family=formulas.ELEMENTWISE)
+    with pytest.raises(RuntimeError, match="duplicate formula for aten.mm"):
+        formulas.formula("mm", family=formulas.MATMUL)(lambda *a, **k: (0, 0))
+    assert torch.ops.aten.logaddexp2 not in formulas.FORMULAS
+    formulas.formula("aten.logaddexp2", torch.ops.aten.special_bessel_j0.default, family=formulas.ELEMENTWISE)(
+        lambda *a, out=None, **k: (0, 1))                   # "aten." prefix and overloads name their packet
+    assert {torch.ops.aten.logaddexp2, torch.ops.aten.special_bessel_j0} <= set(formulas.FORMULAS)
+    n = len(formulas.FORMULAS)
+    formulas.formula("no_such_op", family=formulas.MEMORY, if_present=True)(lambda *a, **k: (0, 0))
+    assert len(formulas.FORMULAS) == n                    # the built-in rules' opt-out: skipped, knowingly

@@ -4,6 +4,8 @@ registry, so the two can be compared op by op.
 
 Composite ops (CompositeImplicitAutograd) are always decomposed before they are priced, as autograd
 does when grad is on, so ``no_grad``, ``enable_grad`` and ``inference_mode`` see the same op stream.
+Dropout is recognised by its random mask, which the mode follows through the op stream
+(:meth:`CountingMode._dropout`): only a bernoulli draw or a binarised uniform draw is a mask.
 """
 
 from __future__ import annotations
@@ -120,7 +122,8 @@ class CountingMode(TorchDispatchMode):
         self.stack = stack
         self.tally = tally if tally is not None else Tally()
         self.phase = "forward"
-        self._masks = WeakIdKeyDictionary()
+        self._masks = WeakIdKeyDictionary()    # random 0/1 tensors that gate data (dropout masks)
+        self._draws = WeakIdKeyDictionary()    # uniform random draws not (yet) binarised into a mask
 
     def _module(self) -> str:
         if self.phase == "backward":
@@ -140,29 +143,63 @@ class CountingMode(TorchDispatchMode):
         self._price(func, args, kwargs, out)
         return out
 
+    def _dropout(self, packet: Any, rule: F.Formula | None, inputs: list[torch.Tensor],
+                 outputs: list[torch.Tensor]) -> bool:
+        """Track random masks through the op stream; True when this op is dropout (priced 0).
+
+        A *mask* is a random 0/1 tensor that gates data: the output of ``bernoulli`` / ``bernoulli_``
+        (what torch's own dropout, DropBlock and stochastic depth draw), or a uniform draw (``rand``,
+        ``rand_like``, ``uniform_``, possibly shifted, scaled, viewed or copied) binarised by a comparison
+        or ``floor`` (``rand(...) < p``; ``floor(keep + rand(...))``, the classic drop-path idiom). A
+        uniform draw that is never binarised is noise, and arithmetic on it is priced like any other op,
+        so ``x + torch.rand_like(x)`` costs its add. A non-GEMM op that reads a mask is dropout (its output
+        is a mask only when every tensor input is); a GEMM op (conv, matmul, attention) is always priced,
+        whatever it reads. Arithmetic on a draw before it is binarised is priced: until then it cannot be
+        told from noise (in the drop-path idiom that is 1 FLOP per sample). Tags follow tensor identity;
+        an op that writes anything else into a tagged tensor (in place) clears its tag. Tensors made
+        before counting starts (the input) carry no tag.
+        """
+        if packet in F.MASK_SOURCES:
+            self._tag(outputs, mask=True)
+            return True
+        if packet in F.DRAW_SOURCES:
+            self._tag(outputs, draw=True)
+            return False
+        masked = [t in self._masks for t in inputs] if self._masks else []
+        if any(masked) and not (rule is not None and rule.family in F.GEMM_FAMILIES):
+            self._tag(outputs, mask=all(masked))
+            return True
+        drawn = [t in self._draws for t in inputs] if self._draws else []
+        if any(drawn) and packet in F.BINARISERS:
+            self._tag(outputs, mask=True)
+            return True
+        keeps_draw = (len(drawn) == 1 and drawn[0] and rule is not None
+                      and rule.family in (F.ELEMENTWISE, F.MEMORY))   # draw ± scalar, draw × scalar, views, copies
+        self._tag(outputs, draw=keeps_draw)
+        return False
+
+    def _tag(self, outputs: list[torch.Tensor], mask: bool = False, draw: bool = False) -> None:
+        for tags, on in ((self._masks, mask), (self._draws, draw)):
+            for t in outputs:
+                if on:
+                    tags[t] = True
+                elif tags:
+                    tags.pop(t, None)
+
     def _price(self, func: Any, args: tuple, kwargs: dict, out: Any) -> None:
         packet = func._overloadpacket
         name = str(packet)
         module = self._module()
         inputs = _tensors(args, kwargs)
         outputs = _out_tensors(out)
-        if packet in F.MASK_SOURCES:                          # a dropout mask is being drawn
-            for t in outputs:
-                self._masks[t] = True
-            self.tally.add(self.phase, module, name, F.DROPOUT, 0, 0, None)
-            return
-        masked = [t in self._masks for t in inputs]
-        if any(masked):                                       # arithmetic on a dropout mask is dropout
-            if all(masked):
-                for t in outputs:
-                    self._masks[t] = True
+        rule = F.lookup(packet)
+        if self._dropout(packet, rule, inputs, outputs):
             self.tally.add(self.phase, module, name, F.DROPOUT, 0, 0, None)
             return
         fcm = None
         fcm_rule = FCM_REGISTRY.get(packet)
         if fcm_rule is not None:
             fcm = int(fcm_rule(*args, **kwargs, out_val=out))
-        rule = F.lookup(packet)
         if rule is None:
             self.tally.unknown[name] += 1
             self.tally.add(self.phase, module, name, "unknown", 0, 0, fcm, unknown=True)

@@ -15,14 +15,17 @@ never changes. Ops that only move, view, create or select data are registered as
 
 Conventions that keep the count independent of the execution path (train/eval, grad mode, fused
 kernels vs their decomposition) are stated where they matter: dropout costs 0 (its random mask and
-mask multiply are regularisation, not inference work); batch norm costs its affine form (2/element)
-whether statistics come from the batch or the running buffers; fused attention kernels
-(``_scaled_dot_product_*``, ``_native_multi_head_attention``, ``_transformer_encoder_layer_fwd``)
-cost exactly what their reference decomposition costs under these rules.
+mask multiply are regularisation, not inference work; a random tensor is a mask only when it is a
+bernoulli draw or a binarised uniform draw, so random noise added to data is priced); batch norm
+costs its affine form (2/element) whether statistics come from the batch or the running buffers;
+fused attention kernels (``_scaled_dot_product_*``, ``_native_multi_head_attention``,
+``_transformer_encoder_layer_fwd``) cost exactly what their reference decomposition costs under
+these rules.
 """
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Sequence
@@ -58,27 +61,57 @@ FORMULAS: dict[Any, Formula] = {}      # OpOverloadPacket -> Formula
 def _packet(name: str):
     """``aten.<name>`` or None when this torch build lacks the op (formulas list ops of many versions)."""
     try:
-        return getattr(aten, name)
+        packet = getattr(aten, name)
     except (AttributeError, RuntimeError):
         return None
+    return packet if isinstance(packet, torch._ops.OpOverloadPacket) else None
 
 
-def formula(*targets: Any, family: str) -> Callable[[Callable[..., Cost]], Callable[..., Cost]]:
-    """Register ``fn`` as the rule for each target (an aten packet or its name); missing ops are skipped."""
+def _target(t: Any, if_present: bool) -> Any:
+    """The op packet a registration target names; None for a name this build lacks when ``if_present``."""
+    if isinstance(t, torch._ops.OpOverloadPacket):
+        return t
+    if isinstance(t, torch._ops.OpOverload):
+        return t.overloadpacket                   # rules are per packet: every overload of the op
+    if isinstance(t, str):
+        packet = _packet(t.removeprefix("aten."))
+        if packet is not None or if_present:
+            return packet
+        raise ValueError(f"formula(): {t!r} is not an aten op in torch {torch.__version__}; give an aten op "
+                         "name (e.g. 'logaddexp') or a torch.ops.aten packet (e.g. torch.ops.aten.logaddexp)")
+    raise ValueError(f"formula(): cannot register a rule for {t!r} ({type(t).__name__}); give an aten op "
+                     "name (e.g. 'logaddexp') or a torch.ops.aten packet (e.g. torch.ops.aten.logaddexp)")
+
+
+def formula(*targets: Any, family: str,
+            if_present: bool = False) -> Callable[[Callable[..., Cost]], Callable[..., Cost]]:
+    """Register ``fn`` as the rule for each target: a ``torch.ops.aten`` packet or overload, or an op name.
+
+    Raises ``ValueError`` (one line, naming the bad value) for a name that is no aten op in this torch
+    build, a target of another type, no target, or a family outside :data:`FAMILIES`; and
+    ``RuntimeError`` for an op that already has a rule. ``if_present=True`` skips names this build
+    lacks instead (the built-in rules list ops of several torch versions, and in-place variants).
+    """
+    if family not in FAMILIES:
+        raise ValueError(f"formula(): family {family!r} is not accepted; choose one of {', '.join(FAMILIES)}")
+    if not targets:
+        raise ValueError("formula(): no op given; give aten op names or torch.ops.aten packets")
+    packets = [p for p in (_target(t, if_present) for t in targets) if p is not None]
 
     def register(fn: Callable[..., Cost]) -> Callable[..., Cost]:
         doc = (fn.__doc__ or "").strip().splitlines()
         rule = Formula(fn, family, doc[0] if doc else "")
-        for t in targets:
-            packet = _packet(t) if isinstance(t, str) else t
-            if packet is None:
-                continue
+        for packet in packets:
             if packet in FORMULAS:
                 raise RuntimeError(f"duplicate formula for {packet}")
             FORMULAS[packet] = rule
         return fn
 
     return register
+
+
+# The built-in rules: they name ops of several torch versions, so a name this build lacks is skipped.
+_rule = functools.partial(formula, if_present=True)
 
 
 def numel(shape: Sequence[int] | None) -> int:
@@ -94,55 +127,55 @@ def _first(out: Any) -> Sequence[int]:
 
 
 # ---------------------------------------------------------------------------------------- GEMM
-@formula(aten.mm, family=MATMUL)
+@_rule(aten.mm, family=MATMUL)
 def mm(a, b, *args, out=None, **kwargs) -> Cost:
     """mm: M·N·K MACs."""
     return a[0] * b[1] * a[1], 0
 
 
-@formula(aten.addmm, family=MATMUL)
+@_rule(aten.addmm, family=MATMUL)
 def addmm(bias, a, b, *args, out=None, **kwargs) -> Cost:
     """addmm: M·N·K MACs + 1 FLOP per output element for the bias add."""
     return a[0] * b[1] * a[1], a[0] * b[1]
 
 
-@formula("_addmm_activation", family=MATMUL)
+@_rule("_addmm_activation", family=MATMUL)
 def addmm_activation(bias, a, b, *args, out=None, **kwargs) -> Cost:
     """addmm + activation: M·N·K MACs + 2 FLOPs per output element (bias add, activation)."""
     return a[0] * b[1] * a[1], 2 * a[0] * b[1]
 
 
-@formula(aten.bmm, family=MATMUL)
+@_rule(aten.bmm, family=MATMUL)
 def bmm(a, b, *args, out=None, **kwargs) -> Cost:
     """bmm: B·M·N·K MACs."""
     return a[0] * a[1] * b[2] * a[2], 0
 
 
-@formula(aten.baddbmm, family=MATMUL)
+@_rule(aten.baddbmm, family=MATMUL)
 def baddbmm(bias, a, b, *args, out=None, **kwargs) -> Cost:
     """baddbmm: B·M·N·K MACs + 1 FLOP per output element for the add."""
     return a[0] * a[1] * b[2] * a[2], a[0] * a[1] * b[2]
 
 
-@formula(aten.addbmm, family=MATMUL)
+@_rule(aten.addbmm, family=MATMUL)
 def addbmm(bias, a, b, *args, out=None, **kwargs) -> Cost:
     """addbmm: B·M·N·K MACs + the batch-sum and bias adds, 1 FLOP per summand element."""
     return a[0] * a[1] * b[2] * a[2], a[0] * a[1] * b[2]
 
 
-@formula(aten.mv, family=MATMUL)
+@_rule(aten.mv, family=MATMUL)
 def mv(a, v, *args, out=None, **kwargs) -> Cost:
     """mv: M·N MACs."""
     return a[0] * a[1], 0
 
 
-@formula(aten.addmv, family=MATMUL)
+@_rule(aten.addmv, family=MATMUL)
 def addmv(bias, a, v, *args, out=None, **kwargs) -> Cost:
     """addmv: M·N MACs + M bias adds."""
     return a[0] * a[1], a[0]
 
 
-@formula(aten.dot, aten.vdot, family=MATMUL)
+@_rule(aten.dot, aten.vdot, family=MATMUL)
 def dot(a, b, *args, out=None, **kwargs) -> Cost:
     """dot: N MACs."""
     return a[0], 0
@@ -153,7 +186,7 @@ def conv_macs(x: Sequence[int], w: Sequence[int], out: Sequence[int], transposed
     return numel(x if transposed else out) * numel(w[1:])
 
 
-@formula(aten.convolution, aten._convolution, "convolution_overrideable", family=CONV)
+@_rule(aten.convolution, aten._convolution, "convolution_overrideable", family=CONV)
 def convolution(x, w, bias=None, stride=None, padding=None, dilation=None, transposed=False, *args,
                 out=None, **kwargs) -> Cost:
     """conv: N·Cout·out-pixels·(Cin/groups)·kernel MACs (transposed: per input pixel) + 1 FLOP per output element for the bias."""
@@ -164,20 +197,20 @@ def convolution(x, w, bias=None, stride=None, padding=None, dilation=None, trans
     return conv_macs(x, w, o, transposed), bias_flops
 
 
-@formula("cudnn_convolution", "mkldnn_convolution", family=CONV)
+@_rule("cudnn_convolution", "mkldnn_convolution", family=CONV)
 def convolution_nobias(x, w, *args, out=None, **kwargs) -> Cost:
     """conv kernel without a bias argument: N·Cout·out-pixels·(Cin/groups)·kernel MACs."""
     return conv_macs(x, w, _first(out), False), 0
 
 
-@formula("_slow_conv2d_forward", family=CONV)
+@_rule("_slow_conv2d_forward", family=CONV)
 def slow_conv2d(x, w, kernel_size, bias=None, *args, out=None, **kwargs) -> Cost:
     """CPU conv kernel: N·Cout·out-pixels·(Cin/groups)·kernel MACs + 1 FLOP per output element for the bias."""
     o = _first(out)
     return conv_macs(x, w, o, False), numel(o) if isinstance(bias, torch.Size) else 0
 
 
-@formula(aten.convolution_backward, family=CONV)
+@_rule(aten.convolution_backward, family=CONV)
 def convolution_backward(grad_out, x, w, bias_sizes, stride, padding, dilation, transposed, output_padding,
                          groups, output_mask, *args, out=None, **kwargs) -> Cost:
     """conv backward: forward MACs for grad_input and again for grad_weight (as requested) + 1 FLOP per grad_out element for grad_bias."""
@@ -207,7 +240,7 @@ def _masked(mask: Any, is_causal: Any) -> bool:
     return isinstance(mask, torch.Size) or bool(is_causal)
 
 
-@formula("_scaled_dot_product_flash_attention_for_cpu", family=ATTENTION)
+@_rule("_scaled_dot_product_flash_attention_for_cpu", family=ATTENTION)
 def sdpa_flash_cpu(q, k, v, dropout_p=0.0, is_causal=False, *args, attn_mask=None, out=None, **kwargs) -> Cost:
     """CPU flash SDPA: the reference attention cost (see sdpa_cost)."""
     return sdpa_cost(q, k, v, _masked(attn_mask, is_causal))
@@ -228,21 +261,21 @@ def unpad_head_dim(q: Sequence[int], k: Sequence[int], v: Sequence[int], scale: 
             torch.Size((*v[:-1], d)) if v[-1] == e else torch.Size(v))
 
 
-@formula("_scaled_dot_product_flash_attention", family=ATTENTION)
+@_rule("_scaled_dot_product_flash_attention", family=ATTENTION)
 def sdpa_flash(q, k, v, dropout_p=0.0, is_causal=False, return_debug_mask=False, *args, scale=None, out=None,
                **kwargs) -> Cost:
     """CUDA flash SDPA: the reference attention cost (see sdpa_cost) at the unpadded head dim (see unpad_head_dim)."""
     return sdpa_cost(*unpad_head_dim(q, k, v, scale), bool(is_causal))
 
 
-@formula("_scaled_dot_product_efficient_attention", "_scaled_dot_product_cudnn_attention", family=ATTENTION)
+@_rule("_scaled_dot_product_efficient_attention", "_scaled_dot_product_cudnn_attention", family=ATTENTION)
 def sdpa_efficient(q, k, v, attn_bias=None, compute_log_sumexp=False, dropout_p=0.0, is_causal=False, *args,
                    out=None, **kwargs) -> Cost:
     """Memory-efficient / cuDNN SDPA: the reference attention cost (see sdpa_cost)."""
     return sdpa_cost(q, k, v, _masked(attn_bias, is_causal))
 
 
-@formula("_scaled_dot_product_fused_attention_overrideable", family=ATTENTION)
+@_rule("_scaled_dot_product_fused_attention_overrideable", family=ATTENTION)
 def sdpa_overrideable(q, k, v, attn_bias=None, dropout_p=0.0, is_causal=False, *args, out=None, **kwargs) -> Cost:
     """Backend-overridable fused SDPA: the reference attention cost (see sdpa_cost)."""
     return sdpa_cost(q, k, v, _masked(attn_bias, is_causal))
@@ -254,14 +287,14 @@ def _bhle(shape: Sequence[int]) -> torch.Size:
     return torch.Size((b, h, l, e))
 
 
-@formula("_flash_attention_forward", family=ATTENTION)
+@_rule("_flash_attention_forward", family=ATTENTION)
 def flash_forward(q, k, v, cum_seq_q=None, cum_seq_k=None, max_q=0, max_k=0, dropout_p=0.0, is_causal=False,
                   *args, out=None, **kwargs) -> Cost:
     """Flash kernel (B, L, H, E layout): the reference attention cost (see sdpa_cost)."""
     return sdpa_cost(_bhle(q), _bhle(k), _bhle(v), bool(is_causal))
 
 
-@formula("_efficient_attention_forward", family=ATTENTION)
+@_rule("_efficient_attention_forward", family=ATTENTION)
 def efficient_forward(q, k, v, bias=None, *args, out=None, **kwargs) -> Cost:
     """Efficient kernel (B, L, H, E layout): the reference attention cost (see sdpa_cost)."""
     return sdpa_cost(_bhle(q), _bhle(k), _bhle(v), isinstance(bias, torch.Size))
@@ -275,7 +308,7 @@ def sdpa_backward_cost(q: Sequence[int], k: Sequence[int], v: Sequence[int]) -> 
     return scores * (3 * e + 2 * ev), 3 * scores
 
 
-@formula("_scaled_dot_product_flash_attention_for_cpu_backward", "_scaled_dot_product_efficient_attention_backward",
+@_rule("_scaled_dot_product_flash_attention_for_cpu_backward", "_scaled_dot_product_efficient_attention_backward",
          "_scaled_dot_product_cudnn_attention_backward", "_scaled_dot_product_fused_attention_overrideable_backward",
          family=ATTENTION)
 def sdpa_backward(grad_out, q, k, v, *args, out=None, **kwargs) -> Cost:
@@ -283,13 +316,13 @@ def sdpa_backward(grad_out, q, k, v, *args, out=None, **kwargs) -> Cost:
     return sdpa_backward_cost(q, k, v)
 
 
-@formula("_scaled_dot_product_flash_attention_backward", family=ATTENTION)
+@_rule("_scaled_dot_product_flash_attention_backward", family=ATTENTION)
 def sdpa_flash_backward(grad_out, q, k, v, *args, scale=None, out=None, **kwargs) -> Cost:
     """CUDA flash SDPA backward: see sdpa_backward_cost, at the unpadded head dim (see unpad_head_dim)."""
     return sdpa_backward_cost(*unpad_head_dim(q, k, v, scale))
 
 
-@formula("_flash_attention_backward", "_efficient_attention_backward", family=ATTENTION)
+@_rule("_flash_attention_backward", "_efficient_attention_backward", family=ATTENTION)
 def flash_backward(grad_out, q, k, v, *args, out=None, **kwargs) -> Cost:
     """Flash/efficient kernel backward (B, L, H, E layout): see sdpa_backward_cost."""
     return sdpa_backward_cost(_bhle(q), _bhle(k), _bhle(v))
@@ -323,7 +356,7 @@ def _batch_first(x: Sequence[int]) -> Sequence[int]:
     return x if len(x) >= 3 else torch.Size((1, *x))
 
 
-@formula("_native_multi_head_attention", family=ATTENTION)
+@_rule("_native_multi_head_attention", family=ATTENTION)
 def native_mha(query, key, value, embed_dim, num_head, qkv_weight, qkv_bias, proj_weight, proj_bias, mask=None,
                need_weights=True, average_attn_weights=True, mask_type=None, *args, out=None, **kwargs) -> Cost:
     """nn.MultiheadAttention fast path: the same cost as its slow path (see mha_cost)."""
@@ -337,7 +370,7 @@ def layer_norm_cost(n: int, weight: bool, bias: bool) -> int:
     return n * (4 + int(weight) + int(bias))
 
 
-@formula("_transformer_encoder_layer_fwd", family=ATTENTION)
+@_rule("_transformer_encoder_layer_fwd", family=ATTENTION)
 def transformer_encoder_layer(src, embed_dim, num_heads, qkv_weight, qkv_bias, proj_weight, proj_bias, use_gelu,
                               norm_first, eps, norm_weight_1, norm_bias_1, norm_weight_2, norm_bias_2, ffn_weight_1,
                               ffn_bias_1, ffn_weight_2, ffn_bias_2, mask=None, mask_type=None, *args, out=None,
@@ -357,25 +390,25 @@ def transformer_encoder_layer(src, embed_dim, num_heads, qkv_weight, qkv_bias, p
 
 
 # ---------------------------------------------------------------------------------------- norms
-@formula(aten.native_layer_norm, family=NORM)
+@_rule(aten.native_layer_norm, family=NORM)
 def native_layer_norm(x, normalized_shape, weight=None, bias=None, *args, out=None, **kwargs) -> Cost:
     """layer norm: 4 FLOPs per element (mean, centre, variance, scale) + 1 each for weight and bias."""
     return 0, layer_norm_cost(numel(x), weight is not None, bias is not None)
 
 
-@formula(aten.native_group_norm, family=NORM)
+@_rule(aten.native_group_norm, family=NORM)
 def native_group_norm(x, weight=None, bias=None, *args, out=None, **kwargs) -> Cost:
     """group norm: 4 FLOPs per element (mean, centre, variance, scale) + 1 each for weight and bias."""
     return 0, layer_norm_cost(numel(x), weight is not None, bias is not None)
 
 
-@formula("_fused_rms_norm", family=NORM)
+@_rule("_fused_rms_norm", family=NORM)
 def fused_rms_norm(x, normalized_shape, weight=None, *args, out=None, **kwargs) -> Cost:
     """RMS norm: 3 FLOPs per element (square, accumulate, scale) + 1 for the weight."""
     return 0, numel(x) * (3 + int(weight is not None))
 
 
-@formula(aten.native_batch_norm, "_native_batch_norm_legit", "_native_batch_norm_legit_no_training",
+@_rule(aten.native_batch_norm, "_native_batch_norm_legit", "_native_batch_norm_legit_no_training",
          "_native_batch_norm_legit_functional", "_batch_norm_with_update", "_batch_norm_no_update",
          "_batch_norm_with_update_functional", "cudnn_batch_norm", "miopen_batch_norm", family=NORM)
 def batch_norm(x, *args, out=None, **kwargs) -> Cost:
@@ -384,7 +417,7 @@ def batch_norm(x, *args, out=None, **kwargs) -> Cost:
 
 
 # ----------------------------------------------------------------------------- softmax, elementwise
-@formula(aten._softmax, aten._log_softmax, "_safe_softmax", "_masked_softmax", family=SOFTMAX)
+@_rule(aten._softmax, aten._log_softmax, "_safe_softmax", "_masked_softmax", family=SOFTMAX)
 def softmax(x, *args, out=None, **kwargs) -> Cost:
     """softmax / log-softmax: 3 FLOPs per input element (exp, row sum, divide)."""
     return 0, 3 * numel(x)
@@ -395,7 +428,7 @@ def _per_output(k: int, family: str, names: Iterable[str], doc: str) -> None:
         return 0, k * numel(_first(out))
 
     fn.__doc__ = doc
-    formula(*names, family=family)(fn)
+    _rule(*names, family=family)(fn)
 
 
 def _with_inplace(names: Iterable[str]) -> list[str]:
@@ -422,7 +455,7 @@ def _per_input(k: int, family: str, names: Iterable[str], doc: str) -> None:
         return 0, k * numel(x if isinstance(x, torch.Size) else _first(out))
 
     fn.__doc__ = doc
-    formula(*names, family=family)(fn)
+    _rule(*names, family=family)(fn)
 
 
 _per_input(1, REDUCTION, ("sum", "mean", "nansum", "nanmean", "prod", "amax", "amin", "aminmax", "max", "min",
@@ -436,7 +469,7 @@ _per_input(1, SELECTION, ("topk", "sort", "kthvalue", "median", "nanmedian", "mo
            "top-k / sort selection: 1 comparison per input element (a lower bound; data movement is free).")
 
 
-@formula(aten.scatter_add, "scatter_add_", aten.index_add, "index_add_", "scatter_reduce", "scatter_reduce_",
+@_rule(aten.scatter_add, "scatter_add_", aten.index_add, "index_add_", "scatter_reduce", "scatter_reduce_",
          "index_reduce", "index_reduce_", family=REDUCTION)
 def scatter_add(x, dim, index, src=None, *args, out=None, **kwargs) -> Cost:
     """scatter/index add or reduce: 1 FLOP per source element."""
@@ -444,20 +477,20 @@ def scatter_add(x, dim, index, src=None, *args, out=None, **kwargs) -> Cost:
     return 0, numel(src_shape)
 
 
-@formula("binary_cross_entropy_with_logits", "binary_cross_entropy", "mse_loss", "l1_loss", "smooth_l1_loss",
+@_rule("binary_cross_entropy_with_logits", "binary_cross_entropy", "mse_loss", "l1_loss", "smooth_l1_loss",
          "huber_loss", "soft_margin_loss", family=ELEMENTWISE)
 def pointwise_loss(x, *args, out=None, **kwargs) -> Cost:
     """pointwise loss: 4 FLOPs per input element (difference or log-sigmoid, weight, reduction)."""
     return 0, 4 * numel(x)
 
 
-@formula("nll_loss_forward", "nll_loss2d_forward", family=REDUCTION)
+@_rule("nll_loss_forward", "nll_loss2d_forward", family=REDUCTION)
 def nll_loss(x, target, *args, out=None, **kwargs) -> Cost:
     """negative log-likelihood: 1 FLOP per target element (pick and accumulate)."""
     return 0, numel(target)
 
 
-@formula("_cdist_forward", family=REDUCTION)
+@_rule("_cdist_forward", family=REDUCTION)
 def cdist(x1, x2, *args, out=None, **kwargs) -> Cost:
     """pairwise distance: 3 FLOPs per pair per feature (difference, power or abs, accumulate)."""
     return 0, 3 * numel(_first(out)) * x1[-1]
@@ -483,7 +516,7 @@ def _kernel_volume(kernel: Any, dims: int) -> int:
     return math.prod(kernel if len(kernel) == dims else kernel * dims)
 
 
-@formula(aten.max_pool2d_with_indices, aten.max_pool3d_with_indices, "max_pool2d", "max_pool1d", "max_pool3d",
+@_rule(aten.max_pool2d_with_indices, aten.max_pool3d_with_indices, "max_pool2d", "max_pool1d", "max_pool3d",
          "mkldnn_max_pool2d", family=POOL)
 def max_pool(x, kernel_size, *args, out=None, **kwargs) -> Cost:
     """max pool: (kernel volume − 1) comparisons per output element."""
@@ -491,20 +524,20 @@ def max_pool(x, kernel_size, *args, out=None, **kwargs) -> Cost:
     return 0, (_kernel_volume(kernel_size, dims) - 1) * numel(_first(out))
 
 
-@formula(aten.avg_pool2d, aten.avg_pool3d, "avg_pool1d", family=POOL)
+@_rule(aten.avg_pool2d, aten.avg_pool3d, "avg_pool1d", family=POOL)
 def avg_pool(x, kernel_size, *args, out=None, **kwargs) -> Cost:
     """average pool: kernel volume FLOPs per output element (adds and one divide)."""
     dims = max(len(_first(out)) - 2, 1)
     return 0, _kernel_volume(kernel_size, dims) * numel(_first(out))
 
 
-@formula(aten._adaptive_avg_pool2d, aten._adaptive_avg_pool3d, "adaptive_avg_pool1d", "adaptive_avg_pool2d", family=POOL)
+@_rule(aten._adaptive_avg_pool2d, aten._adaptive_avg_pool3d, "adaptive_avg_pool1d", "adaptive_avg_pool2d", family=POOL)
 def adaptive_avg_pool(x, *args, out=None, **kwargs) -> Cost:
     """adaptive average pool: 1 FLOP per input element + 1 divide per output element."""
     return 0, numel(x) + numel(_first(out))
 
 
-@formula(aten.adaptive_max_pool2d, aten.adaptive_max_pool3d, "adaptive_max_pool1d", family=POOL)
+@_rule(aten.adaptive_max_pool2d, aten.adaptive_max_pool3d, "adaptive_max_pool1d", family=POOL)
 def adaptive_max_pool(x, *args, out=None, **kwargs) -> Cost:
     """adaptive max pool: 1 comparison per input element."""
     return 0, numel(x)
@@ -546,7 +579,7 @@ def _zero(*args, out=None, **kwargs) -> Cost:
     return 0, 0
 
 
-formula(*_with_inplace(ZERO_OPS), family=MEMORY)(_zero)
+_rule(*_with_inplace(ZERO_OPS), family=MEMORY)(_zero)
 
 
 def _dropout(*args, out=None, **kwargs) -> Cost:
@@ -554,14 +587,23 @@ def _dropout(*args, out=None, **kwargs) -> Cost:
     return 0, 0
 
 
-formula(*_with_inplace(ZERO_FAMILY_DROPOUT), family=DROPOUT)(_dropout)
+_rule(*_with_inplace(ZERO_FAMILY_DROPOUT), family=DROPOUT)(_dropout)
 
-# Ops whose random outputs are dropout masks: work on a mask is dropout (see counter.py).
-MASK_SOURCES = frozenset(p for p in (_packet(n) for n in ("bernoulli", "bernoulli_", "rand", "rand_like")) if p)
+
+def _packets(names: Iterable[str]) -> frozenset:
+    return frozenset(p for p in (_packet(n) for n in names) if p is not None)
+
+
+# Dropout masks (CountingMode._dropout in counter.py): a bernoulli draw is a mask; a uniform draw
+# becomes one when a comparison or floor binarises it (``rand(...) < p``, ``floor(keep + rand(...))``).
+# Non-GEMM work on a mask is dropout (0); a uniform draw that is never binarised is noise, priced.
+MASK_SOURCES = _packets(("bernoulli", "bernoulli_"))
+DRAW_SOURCES = _packets(("rand", "rand_like", "uniform", "uniform_"))
+BINARISERS = _packets(_with_inplace(("lt", "le", "gt", "ge", "floor")))
 
 # Composite ops that are never decomposed, because the decomposition would count what the
 # convention says is free (dropout's mask arithmetic).
-UNITS = frozenset(p for p in (_packet(n) for n in _with_inplace(ZERO_FAMILY_DROPOUT)) if p)
+UNITS = _packets(_with_inplace(ZERO_FAMILY_DROPOUT))
 
 
 def generic_backward(*args, out=None, **kwargs) -> Cost:

@@ -83,8 +83,9 @@ class AnalyticBackend(Backend):
         notes: list[str] = []
         if self.device in ("auto", "meta"):
             model = job.meta_model()
+            x = job.meta_input()
             try:
-                tally, _ = run_counted(model, lambda: job.forward(model, job.meta_input()), job.grad)
+                tally, _ = run_counted(model, lambda: job.forward(model, x), job.grad)
                 return tally, "meta", notes
             except Exception as exc:
                 if self.device == "meta":
@@ -92,7 +93,8 @@ class AnalyticBackend(Backend):
                 notes.append(f"meta run failed ({type(exc).__name__}: {str(exc).splitlines()[0][:160] if str(exc) else ''}); "
                              "counted with real tensors")
         model = job.real_model()
-        tally, _ = run_counted(model, lambda: job.forward(model, job.real_input()), job.grad)
+        x = job.real_input()          # drawn before counting starts: making the input is not the model's work
+        tally, _ = run_counted(model, lambda: job.forward(model, x), job.grad)
         return tally, "cpu", notes
 
     def run(self, job: Job) -> BackendResult:
