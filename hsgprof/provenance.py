@@ -19,7 +19,8 @@ from typing import Any
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 _CODE_PATHS = ("hsgprof", "model", "analyses", "notebooks", "pyproject.toml")
-_LIBRARIES = ("torch", "torchvision", "numpy", "scipy", "pandas", "fvcore", "ultralytics-thop", "hsgprof")
+_LIBRARIES = ("torch", "torchvision", "numpy", "scipy", "pandas", "fvcore", "ultralytics-thop", "scikit-learn",
+              "ennemi", "hsgprof")
 
 
 def git_commit(repo: Path = REPO_ROOT) -> str:
@@ -37,6 +38,17 @@ def git_commit(repo: Path = REPO_ROOT) -> str:
         return sha + ("+dirty" if dirty else "")
     except (OSError, subprocess.SubprocessError):
         return "unknown"
+
+
+# The commit of the code this process imported: taken once, when hsgprof first needs provenance
+# (every results writer imports this module at start-up), so a long run that writes its file after
+# someone commits again still names the code it ran, not the newer HEAD.
+_PROCESS_COMMIT = git_commit()
+
+
+def process_commit() -> str:
+    """The commit (``+dirty`` if so) of the checkout when this process started using hsgprof."""
+    return os.environ.get("HSGPROF_COMMIT") or _PROCESS_COMMIT
 
 
 def cpu_model() -> str:
@@ -88,7 +100,7 @@ def provenance(config: dict[str, Any] | None = None, command: str | None = None)
     """The provenance block stored beside every result table."""
     return {
         "command": command if command is not None else " ".join(shlex.quote(a) for a in sys.argv),
-        "commit": git_commit(),
+        "commit": process_commit(),
         "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         "hostname_class": platform.machine(),
         "python": platform.python_version(),
