@@ -6,12 +6,13 @@ Target (issue 4): the referee ≥ 20× faster than a real CPU forward and under 
 in this one process on this machine, on built models (building is timed and reported apart):
 the referee counts the meta-device model (closed-form formulas plus the inline FlopCounterMode
 check); the real forward runs the CPU model under ``torch.no_grad()`` after one small warm-up.
-Times are medians. Writes ``reports/results/count_benchmark.json``.
+Times are medians. Writes ``reports/benchmarks/count_benchmark.json`` with the load average.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import sys
 import time
@@ -32,6 +33,7 @@ TARGET_RATIO, TARGET_SECONDS = 20.0, 5.0
 
 
 def benchmark(repeats: int = 5, forwards: int = 2) -> dict:
+    load0 = os.getloadavg()[0]
     t0 = time.perf_counter()
     meta = load_target(PRESET, device="meta")
     meta.model.eval()
@@ -65,7 +67,8 @@ def benchmark(repeats: int = 5, forwards: int = 2) -> dict:
             "real_forward_seconds": real, "ratio": real_med / ref_med, "count_api_seconds": api,
             "build_meta_seconds": build_meta, "build_cpu_seconds": build_cpu, "torch_threads": torch.get_num_threads(),
             "target_ratio": TARGET_RATIO, "target_seconds": TARGET_SECONDS,
-            "meets_ratio": real_med / ref_med >= TARGET_RATIO, "meets_seconds": ref_med < TARGET_SECONDS}
+            "meets_ratio": real_med / ref_med >= TARGET_RATIO, "meets_seconds": ref_med < TARGET_SECONDS,
+            "load_avg_1m_before": load0, "load_avg_1m_after": os.getloadavg()[0]}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -9,6 +9,7 @@ Usage: python analyses/memory_bench.py [--repeat 3] [--threads 1] [--out reports
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import time
 from pathlib import Path
@@ -25,6 +26,7 @@ CASES = [("train", "fp32"), ("train", "fp16-amp"), ("inference", "fp32"), ("infe
 def run(out_dir: Path, profile: str = "quick", repeat: int = 3, threads: int = 1) -> list[Path]:
     torch.set_num_threads(threads)
     shape = (1, 3, 1080, 1920)
+    load0 = os.getloadavg()[0]
     estimate_memory("hsgdet-l", shape, mode="train", device="cuda")          # warm-up
     rows = []
     for mode, prec in CASES:
@@ -36,7 +38,8 @@ def run(out_dir: Path, profile: str = "quick", repeat: int = 3, threads: int = 1
         med = statistics.median(times)
         rows.append({"target": "hsgdet-l", "input": "1x3x1080x1920", "mode": mode, "precision": prec,
                      "median_s": round(med, 2), "min_s": round(min(times), 2), "max_s": round(max(times), 2),
-                     "runs": repeat, "torch_threads": threads, "target_s": TARGET_S, "meets_target": med < TARGET_S})
+                     "runs": repeat, "torch_threads": threads, "target_s": TARGET_S, "meets_target": med < TARGET_S,
+                     "load_avg_1m_before": load0, "load_avg_1m_after": os.getloadavg()[0]})
     return [write_results(Path(out_dir) / "memory_bench.json", "memory.bench", rows,
                           config={"repeat": repeat, "threads": threads, "target_s": TARGET_S})]
 
