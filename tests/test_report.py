@@ -88,6 +88,7 @@ def committed_report(tmp_path_factory):
     """A report from a copy of the committed quick results, with no GPU measurement folder."""
     tmp = tmp_path_factory.mktemp("committed")
     shutil.copytree(COMMITTED, tmp / "in", ignore=shutil.ignore_patterns(".*"))
+    shutil.copy(ROOT / "reports" / "hsgdet-report.verdicts.json", tmp / "in" / "old.verdicts.json")  # an output
     before = {p: p.stat().st_mtime_ns for p in (tmp / "in").rglob("*")}
     written = build_report(tmp / "out" / "report.pdf", "pdf", "quick", from_results=tmp / "in",
                            measurements_dir=tmp / "no-measurements")
@@ -255,7 +256,7 @@ def test_from_results_reads_every_file_in_the_folder(committed_report):
     assert by_id["memory.train_activations"]["verdict"] != NOT_MEASURED
     assert by_id["theorem.entropy"]["verdict"] != NOT_MEASURED
     assert "experiments-quick/experiments_summary.json" in md and "memory_hsgdet_estimates.json" in md
-    assert "report_verdicts.json" not in md                   # an old report's output is not an input
+    assert "old.verdicts.json" not in md                      # an old report's output is not an input
 
 
 def test_a_profile_never_mixes_in_another_profiles_files(tmp_path):
@@ -278,10 +279,10 @@ def test_a_profile_never_mixes_in_another_profiles_files(tmp_path):
 def test_verdicts_go_beside_the_report_not_into_the_input_folder(committed_report, smoke_report):
     tmp, written, _, _ = committed_report
     assert written["verdicts"] == tmp / "out" / "report.verdicts.json" == verdicts_path(tmp / "out" / "report.pdf")
-    assert not list((tmp / "in").rglob("*.verdicts.json"))
+    assert [p.name for p in (tmp / "in").rglob("*verdicts.json")] == ["old.verdicts.json"]   # only the planted one
     stmp, swritten, _ = smoke_report
     assert swritten["verdicts"] == stmp / "out" / "report.verdicts.json"
-    assert not (stmp / "results" / "report_verdicts.json").exists()
+    assert not list((stmp / "results").rglob("*verdicts.json"))
 
 
 def test_corrupt_gpu_file_fails_before_any_stage_runs(tmp_path, capsys):
