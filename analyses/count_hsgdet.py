@@ -30,7 +30,7 @@ if str(REPO) not in sys.path:                      # `python analyses/count_hsgd
 from hsgprof.adapters.hsgdet import synthetic_targets  # noqa: E402
 from hsgprof.claims.seed import PUBLISHED, SEED_COMPONENT_PARAMS, SEED_FLOPS  # noqa: E402
 from hsgprof.components import param_count  # noqa: E402
-from hsgprof.counting import count, count_modes  # noqa: E402
+from hsgprof.counting import count, count_modes, count_torchvision  # noqa: E402
 from hsgprof.counting.audit import seed_audit  # noqa: E402
 from hsgprof.counting.figures import components_figure, sweep_figure, training_figure  # noqa: E402
 from hsgprof.counting.sweep import count_step, sweep_config, sweep_inputs  # noqa: E402
@@ -195,15 +195,9 @@ def calibration(cfg: dict[str, Any]) -> pd.DataFrame:
 # ------------------------------------------------------------------------------------- validation
 def validation() -> pd.DataFrame:
     """The referee against published counts: torchvision ``_ops`` (GMACs) and YOLOv8-l (GFLOPs at 640)."""
-    from torchvision.models import get_model, get_model_weights
-
     rows = []
     for name in ("resnet50", "mobilenet_v3_large", "efficientnet_b0", "convnext_tiny", "vit_b_16", "swin_t"):
-        w = get_model_weights(name).DEFAULT
-        crop = w.transforms().crop_size[0]
-        with torch.device("meta"):
-            model = get_model(name).eval()
-        res = count(model, (1, 3, crop, crop), backends="analytic,fcm")
+        res, w, crop = count_torchvision(name)
         pub = w.meta["_ops"] * 1e9
         rows.append({"model": f"torchvision {name}", "input": f"{crop}x{crop}", "published": pub,
                      "published_unit": "MACs (torchvision _ops)", "referee": res.macs,

@@ -18,6 +18,7 @@ import time
 
 import torch
 
+from hsgprof.errors import HsgprofError
 from hsgprof.results import write_results
 from hsgprof.targets import load_target, parse_input
 
@@ -47,9 +48,15 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--out", default="reports/benchmarks/model_forward_bench.json")
     args = ap.parse_args(argv)
     presets = [p for p in args.presets.split(",") if p]
-    shape = parse_input(args.input, (1, 3, 1080, 1920))
-    load0 = os.getloadavg()[0]
-    times = forward_times(presets, shape, args.repeats)
+    if args.repeats < 1 or not presets:
+        sys.exit(f"model_forward_bench: --repeats {args.repeats} and --presets {args.presets!r}: "
+                 "need at least one repeat and one preset")
+    try:
+        shape = parse_input(args.input, (1, 3, 1080, 1920))
+        load0 = os.getloadavg()[0]
+        times = forward_times(presets, shape, args.repeats)
+    except HsgprofError as exc:                        # unknown preset, bad size: one line, exit 1
+        sys.exit(f"model_forward_bench: {exc}")
     ref = presets[-1]
     rows = []
     for p in presets:

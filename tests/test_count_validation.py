@@ -10,22 +10,16 @@
 from __future__ import annotations
 
 import pytest
-import torch
-from torchvision.models import get_model, get_model_weights
 
 from hsgprof.claims.seed import PUBLISHED
-from hsgprof.counting import count
+from hsgprof.counting import count, count_torchvision
 
 FAMILIES = ["resnet50", "mobilenet_v3_large", "efficientnet_b0", "convnext_tiny", "vit_b_16", "swin_t"]
 
 
 @pytest.mark.parametrize("name", FAMILIES)
 def test_referee_matches_torchvision_published_gmacs(name):
-    weights = get_model_weights(name).DEFAULT
-    crop = weights.transforms().crop_size[0]
-    with torch.device("meta"):
-        model = get_model(name).eval()
-    res = count(model, (1, 3, crop, crop), backends="analytic,fcm")
+    res, weights, _ = count_torchvision(name)
     published = weights.meta["_ops"] * 1e9
     assert res.macs == pytest.approx(published, rel=0.01), (res.macs / 1e9, weights.meta["_ops"])
     assert res.params == weights.meta["num_params"]

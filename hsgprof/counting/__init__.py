@@ -9,11 +9,11 @@
 Conventions are in the README's Counting section and :func:`hsgprof.counting.formulas.conventions`.
 """
 
-from hsgprof.counting.api import CountResult, count, count_modes, timed_referee
+from hsgprof.counting.api import CountResult, count, count_modes, count_torchvision, timed_referee
 from hsgprof.counting.backends import ALL as ALL_BACKENDS
 from hsgprof.counting.backends import DEFAULT as DEFAULT_BACKENDS
 from hsgprof.counting.backends import NAMES as BACKEND_NAMES
 from hsgprof.counting.formulas import conventions
 
 __all__ = ["ALL_BACKENDS", "BACKEND_NAMES", "DEFAULT_BACKENDS", "CountResult", "conventions", "count", "count_modes",
-           "timed_referee"]
+           "count_torchvision", "timed_referee"]

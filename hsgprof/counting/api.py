@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any, Sequence
 
 import pandas as pd
+import torch
 from torch import nn
 
 from hsgprof.adapters import hsgdet as hsgdet_adapter
@@ -228,3 +229,18 @@ def timed_referee(model: nn.Module, forward: Any, shape: Sequence[int], grad: st
         raise HsgprofError(f"referee failed: {res.error}")
     return dt, int(res.frame.macs.sum())
 
+
+def count_torchvision(name: str, backends: str = "analytic,fcm") -> tuple[CountResult, Any, int]:
+    """Count a torchvision classifier at its default weights' crop size, on meta.
+
+    Returns the result, the weights enum (whose ``meta["_ops"]`` is torchvision's published GMACs
+    and ``meta["num_params"]`` its parameter count) and the crop size: what the referee is
+    validated against.
+    """
+    from torchvision.models import get_model, get_model_weights
+
+    weights = get_model_weights(name).DEFAULT
+    crop = weights.transforms().crop_size[0]
+    with torch.device("meta"):
+        model = get_model(name).eval()
+    return count(model, (1, 3, crop, crop), backends=backends), weights, crop
