@@ -23,6 +23,7 @@ from typing import Any
 
 from hsgprof.errors import HsgprofError
 from hsgprof.adapters.hsgdet_experiments import VARIANTS, SceneConfig
+from hsgprof.experiments.datasource import CocoSource
 
 # Object-count bins for AP by density and occlusion-fraction bins for AP/NLL by occlusion
 # (lower edge inclusive, upper exclusive; the last upper edge is open).
@@ -150,6 +151,10 @@ class ExperimentConfig:
     capacity_seeds: tuple[int, ...] = (0,)
     capacity_trend: TrendRule = TrendRule()
 
+    # The images: None = the synthetic scenes above; a CocoSource = the user's COCO-format set and
+    # its declared held-out split (hsgprof.experiments.datasource; results: coco_eval).
+    data: CocoSource | None = None
+
     def __post_init__(self) -> None:
         for v in self.variants:
             if v not in VARIANTS:
@@ -163,7 +168,8 @@ class ExperimentConfig:
 
     # -------------------------------------------------------------------------------- helpers
     def model_kwargs(self) -> dict[str, Any]:
-        return {"num_classes": self.train_scene.num_classes, **dict(self.model_overrides)}
+        num_classes = self.data.num_classes if self.data is not None else self.train_scene.num_classes
+        return {"num_classes": num_classes, **dict(self.model_overrides)}
 
     def to_dict(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)
@@ -188,7 +194,7 @@ class ExperimentConfig:
 # Fields added after results were committed: hashed into the key only when they differ from their
 # default, so the keys of existing presets (the run caches and committed results they name) stay
 # valid while any change to these fields still changes the key.
-KEYED_IF_CHANGED = frozenset({"capacity_trend"})
+KEYED_IF_CHANGED = frozenset({"capacity_trend", "data"})
 
 
 def _quick() -> ExperimentConfig:

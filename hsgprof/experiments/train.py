@@ -32,7 +32,9 @@ from tqdm.auto import tqdm
 
 from hsgprof.errors import HsgprofError
 from hsgprof.adapters.hsgdet_experiments import build_model, scene_batch
+from hsgprof.experiments import faults
 from hsgprof.experiments.config import ExperimentConfig
+from hsgprof.experiments.datasource import coco_batch
 from hsgprof.experiments.evaluate import MODES_BY_VARIANT, EvalSet, ap_rows
 from hsgprof.results import atomic_write_bytes
 
@@ -152,7 +154,10 @@ def train_run(cfg: ExperimentConfig, spec: RunSpec, run_dir: str | Path, conv_se
         while step < b.steps:
             for g in opt.param_groups:
                 g["lr"] = lr_at(step, cfg)
-            images, targets, _ = scene_batch(cfg.train_scene, b.batch_size, (spec.seed, step))
+            if cfg.data is None:
+                images, targets, _ = scene_batch(cfg.train_scene, b.batch_size, (spec.seed, step))
+            else:                                                    # the user's COCO-format set
+                images, targets = coco_batch(cfg.data, b.batch_size, (spec.seed, step))
             images = images.to(device)
             targets = [{k: v.to(device) for k, v in t.items()} for t in targets]
             losses = model(images, targets)
@@ -196,6 +201,7 @@ def train_run(cfg: ExperimentConfig, spec: RunSpec, run_dir: str | Path, conv_se
                 log["wall_s"] += time.perf_counter() - t0
                 t0 = time.perf_counter()
                 checkpoint()
+                faults.after_checkpoint(spec.key, step)
     finally:
         bar.close()
     return model, log
