@@ -62,22 +62,23 @@ def ray_session():
     ray.shutdown()
 
 
-def test_ray_backend_gives_the_local_results_bitwise_and_shares_the_cache(local_tiny, ray_session, tmp_path):
+def test_ray_backend_gives_the_local_results_bitwise_and_shares_the_cache(local_tiny, ray_session, tmp_path,
+                                                                          monkeypatch, capsys):
     local_out, local_cache = local_tiny
-    done = []
-    with RayExecutor() as ex:                                   # joins the session the test started
-        assert ex.describe()["cluster_cpus"] == 2.0
-        run_experiment(tiny_config(), tmp_path / "out", tmp_path / "cache", progress=False, backend=ex,
-                       on_run_done=lambda *a: done.append(a[2]))
-    assert sorted(done) == ["main-grid-only-s0", "main-hybrid-s0", "main-sparse-only-s0"]
+    monkeypatch.setattr("hsgprof.experiments.get_preset", lambda name: tiny_config())
+    # The CLI's Ray executor joins the session the test started (2 CPUs), one task per run.
+    assert main(["experiments", "run", "--preset", "smoke", "--backend", "ray", "--quiet",
+                 "--out", str(tmp_path / "out"), "--cache", str(tmp_path / "cache")]) == 0
+    assert "theorem.entropy" in capsys.readouterr().out
     assert ray_session.is_initialized()                         # an executor never shuts down a session it joined
+    cache = tmp_path / "cache" / tiny_config().key()
+    ran = json.loads((cache / "training_invocation.json").read_text())
+    assert ran["runs_trained"] == 3 and ran["executor"]["backend"] == "ray" and ran["executor"]["cluster_cpus"] == 2
+    assert ran["executor"]["num_cpus_per_task"] == 1 and ran["executor"]["num_gpus_per_task"] == 0
     local, remote = read_tables(local_out), read_tables(tmp_path / "out")
     assert len(local) >= 10 and local.keys() == remote.keys()
     for name in local:                                          # every table, row for row, float for float
         assert local[name] == remote[name], name
-    cache = tmp_path / "cache" / tiny_config().key()
-    ran = json.loads((cache / "training_invocation.json").read_text())["executor"]
-    assert ran["backend"] == "ray" and ran["num_cpus_per_task"] == 1 and ran["num_gpus_per_task"] == 0
     # ... and the other way round: the local backend reuses every run Ray finished, training nothing.
     stamps = {p: p.stat().st_mtime_ns for p in cache.glob("*/*")}
     again = []

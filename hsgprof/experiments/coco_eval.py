@@ -31,6 +31,7 @@ import torch
 
 from hsgprof.adapters.hsgdet_experiments import Scene
 from hsgprof.experiments import entropy as E
+from hsgprof.experiments.analysis import _ci_verdict, primary_head
 from hsgprof.experiments.config import ExperimentConfig
 from hsgprof.experiments.datasource import CocoSource, open_source, split_summary
 from hsgprof.experiments.evaluate import MODES_BY_VARIANT, EvalSet, ObjectOutputs, ap_rows, object_outputs
@@ -96,10 +97,6 @@ def evaluate_coco_run(model: torch.nn.Module, spec: Any, sets: dict[str, EvalSet
 
 
 # ----------------------------------------------------------------------------- tables
-def primary_head(variant: str, cfg: ExperimentConfig) -> str:
-    return {"grid-only": "dense", "sparse-only": "sparse"}.get(variant, cfg.hybrid_entropy_head)
-
-
 def nll_objects(records: Sequence[dict], cfg: ExperimentConfig, n_holdout_images: int) -> pd.DataFrame:
     """One row per (run, head, scored held-out object): class NLL (calibrated and raw, nats)."""
     n_cal = n_holdout_images // 2
@@ -185,13 +182,11 @@ def ap_summary_rows(ap: pd.DataFrame, cfg: ExperimentConfig) -> pd.DataFrame:
 
 def summary_rows(diff: pd.DataFrame, nll: pd.DataFrame, ap_summary: pd.DataFrame) -> pd.DataFrame:
     """One row per Δ: the hybrid's primary head with a verdict, the others marked secondary."""
-    from hsgprof.experiments.analysis import _ci_verdict
-
     rows = []
     ref = nll[(nll.variant == REFERENCE[0]) & (nll["head"] == REFERENCE[1])].nll_class if len(nll) else pd.Series()
+    ap = ap_summary[(ap_summary.metric == "AP")] if len(ap_summary) else ap_summary
     for r in diff.itertuples() if len(diff) else ():
         other = nll[(nll.variant == r.variant) & (nll["head"] == r.head)].nll_class
-        ap = ap_summary[(ap_summary.metric == "AP")] if len(ap_summary) else ap_summary
         verdict = _ci_verdict(r.ci_low, r.ci_high)
         rows.append({"claim": "theorem.entropy", "measurement": "entropy_difference_class",
                      "statement": "H_hybrid < H_grid (own data, no known floor)" if r.primary
