@@ -84,7 +84,7 @@ def build_report(out: Path = DEFAULT_OUT, fmt: str = "pdf", profile: str = "quic
         source = (f"the files the {profile} profile's stages ({', '.join(produced) or 'none'}) wrote or reused "
                   f"in {relative(store.results_dir)}")
     doc, verdicts = compose(store, profile, source, figures_path(out).relative_to(out.parent))
-    md = to_markdown(doc)
+    md = to_markdown(doc, out.parent)
     pdf = to_pdf(doc) if fmt == "pdf" else None                  # a render failure replaces nothing
     written = {"verdicts": write_results(verdicts_path(out), "report.verdicts", verdicts,
                                          config={"profile": profile, "device": device,

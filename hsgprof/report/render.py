@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import io
+import os
 from html import escape
+from pathlib import Path
 
 import pandas as pd
 
@@ -16,8 +18,12 @@ def _cell(value) -> str:
     return str(value)
 
 
-def to_markdown(doc: Document) -> str:
-    """Markdown twin of the PDF: same blocks, same numbers."""
+def to_markdown(doc: Document, base: Path | None = None) -> str:
+    """Markdown twin of the PDF: same blocks, same numbers.
+
+    With ``base`` (the folder the Markdown is written to), figure files are linked relative to it, so
+    the links hold in any clone; figures drawn in memory already carry paths relative to the report.
+    """
     lines = [f"# {doc.title}", ""]
     for block in doc.blocks:
         if isinstance(block, Heading):
@@ -30,8 +36,14 @@ def to_markdown(doc: Document) -> str:
             lines += [block.frame.map(_cell).to_markdown(index=False), ""]
         elif isinstance(block, (Figure, FigureGrid)):
             for fig in block.figures if isinstance(block, FigureGrid) else (block,):
-                lines += [f"![{fig.caption}]({fig.path.as_posix()})", "", f"*{fig.caption}*", ""]
+                lines += [f"![{fig.caption}]({_link(fig, base)})", "", f"*{fig.caption}*", ""]
     return "\n".join(lines)
+
+
+def _link(fig: Figure, base: Path | None) -> str:
+    if base is None or fig.png is not None:
+        return fig.path.as_posix()
+    return Path(os.path.relpath(fig.path.resolve(), Path(base).resolve())).as_posix()
 
 
 def to_pdf(doc: Document) -> bytes:

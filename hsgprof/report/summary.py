@@ -70,9 +70,11 @@ def reason_line(reason: str, estimate: bool = False) -> str:
 
 
 def claims_frame(verdicts: pd.DataFrame) -> pd.DataFrame:
-    """The verdict pages' table: full statement, claimed value (or the declared test), measured, verdict, reason."""
-    claimed = [c if c else ("" if v == NOT_MEASURABLE else f"test: {r}")
-               for c, v, r in zip(verdicts["claimed"], verdicts["verdict"], verdicts["rule"])]
+    """The verdict pages' table: full statement, claimed value (or, for a claim with none, the test declared
+    for it), measured value, verdict and the one-line reason."""
+    rules = verdicts["rule"] if "rule" in verdicts else [""] * len(verdicts)
+    claimed = [c if c else ("" if v == NOT_MEASURABLE or not r else f"test: {r}")
+               for c, v, r in zip(verdicts["claimed"], verdicts["verdict"], rules)]
     estimate = verdicts["estimate"] if "estimate" in verdicts else [False] * len(verdicts)
     return pd.DataFrame({"claim": verdicts["id"], "statement (seed)": verdicts["statement"],
                          "claimed": claimed, "measured": verdicts["measured"], "verdict": verdicts["verdict"],
