@@ -27,6 +27,7 @@ from hsgprof.claims.rules import fmt
 
 from . import figures
 from .document import Block, Figure, FigureGrid, Paragraph
+from .sections import _scene_sizes, _trained_on
 
 DPI = 200
 
@@ -271,15 +272,13 @@ def _entropy(store) -> Drawn | None:
         title = (f"{what} = {diff['value']:.3g} [{diff['ci_low']:.3g}, {diff['ci_high']:.3g}] nats: "
                  f"{diff['verdict']}")
     meta = ent.get("meta") or {}
-    cfg = ent["provenance"].get("config") or {}
-    val = cfg.get("val_scene") or {}
-    size = f"{val['height']}×{val['width']}" if "height" in val and "width" in val else "not recorded"
-    device = (meta.get("training_invocation") or {}).get("device")
-    trained = _device(ent) if device is None or str(device).startswith("cuda") else f"CPU ({ent['provenance']['device'].get('cpu', '?')})"
+    size = _scene_sizes(ent).get("val", "not recorded")
     power = by.get("power")
-    note = (f"controls: positive and negative drawn as diamonds" if len(controls) == 2 else
-            "controls absent from these results (no control_positive/control_negative rows in the experiment "
-            "summary): the comparison has no validity gate")
+    drawn = [c["measurement"].removeprefix("control_") for c in controls]
+    note = (f"controls drawn as diamonds: {' and '.join(drawn)}" if drawn else "") + (
+        "" if len(drawn) == 2 else ("; " if drawn else "") + "controls absent from these results (no "
+        + "/".join(f"control_{k}" for k in ("positive", "negative") if k not in drawn)
+        + " rows in the experiment summary)")
     return Drawn(figures.entropy_comparison(pd.DataFrame(frame), known.get("known[h_bit_given_x]"),
                                             known.get("known[h_bit_given_local]"), title),
                  f"Held-out bit negative log-likelihood (nats per object; an upper bound on H(bit|X)) of each "
@@ -287,7 +286,7 @@ def _entropy(store) -> Drawn | None:
                  f"{meta.get('seeds', '?')}; {note}"
                  + (f"; minimum detectable Δ {power['value']:.3g} {power.get('unit', '')}".rstrip() if power else "")
                  + f". Synthetic scenes, preset {meta.get('config_name', '?')}, val set, input {size}; trained on "
-                 f"{trained}; {_source(store, ent)}.")
+                 f"{_trained_on(ent)}; {_source(store, ent)}.")
 
 
 @headline("readings", "Verdicts under each reading of the seed",
