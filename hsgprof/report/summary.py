@@ -104,7 +104,6 @@ def first_pages(verdicts: pd.DataFrame, store, profile: str, source: str, run_pr
         Heading("Every claim, in full", 2),
         Table(claims, "", (2.1, 2.6, 2.0, 1.2, 0.95, 4.2), font_size=7.5, fills=claim_fills,
               header_fills=tuple("" for _ in claims.columns)),
-        PageBreak(),
         Heading("Headline figures"),
         *headline_blocks(store, figures_dir),
         Heading("How this report was made", 2),
