@@ -98,7 +98,7 @@ def test_verdicts_are_colour_coded(report):
     _, _, pdf, texts, verdicts = report
     assert len({fill for fill, _ in VERDICT_COLOURS.values()}) == len(STATUSES)  # one colour per verdict
     hits = {s: 0 for s in STATUSES}
-    for index in range(_figures_start(texts)):
+    for index in range(_figures_start(texts) + 1):             # the claims table ends on the figures page
         page = pdf[index]
         pixels = page.render(scale=SCALE, rev_byteorder=True).to_numpy()[..., :3].astype(int)   # RGB
         height = page.get_size()[1]
@@ -229,3 +229,14 @@ def test_area_counts_come_from_the_claim_ids():
 ])
 def test_reason_line_is_the_first_clause(reason, line):
     assert reason_line(reason) == line
+
+
+def test_pdf_outline_lists_the_first_pages_and_every_appendix(report):
+    _, _, pdf, texts, _ = report
+    toc = [(item.level, item.get_title()) for item in pdf.get_toc()]
+    top = [title for level, title in toc if level == 0]
+    assert top[:3] == ["Verdicts by area", "Every claim, in full", "Headline figures"]
+    appendices = top[top.index(APPENDIX_HEADING) + 1:]
+    assert appendices[0] == "Verdicts in full (appendix A)"
+    assert [t.rsplit("(appendix ", 1)[1][0] for t in appendices] == [chr(ord("A") + i) for i in range(len(appendices))]
+    assert (1, "Seed arithmetic audit") in toc                      # sub-sections nest under their appendix

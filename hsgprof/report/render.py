@@ -77,11 +77,13 @@ def to_pdf(doc: Document) -> bytes:
                         topMargin=1.3 * cm, bottomMargin=1.3 * cm, title=doc.title, author="hsgprof")
     width = page[0] - 3 * cm
     story = [RLParagraph(escape(doc.title), styles["Title"])]
-    outline_level = -1
+    outline_level, heading_seen = -1, False
     for block in doc.blocks:
         if isinstance(block, Heading):
             heading = RLParagraph(escape(block.text), styles[f"Heading{min(block.level, 3)}"])
-            outline_level = min(block.level - 1, outline_level + 1)     # an outline never skips a level
+            heading_seen = heading_seen or block.level == 1       # before the first level-1 heading, the
+            level = block.level - 1 if heading_seen else max(0, block.level - 2)   # title stands for it
+            outline_level = min(level, outline_level + 1)         # an outline never skips a level
             heading.outline = (block.text, outline_level)
             story.append(heading)
         elif isinstance(block, Paragraph):
