@@ -14,13 +14,14 @@ Each ledger claim names the report's reader of the results files that tests it (
 
 from __future__ import annotations
 
+from importlib.resources import files
 from pathlib import Path
 
 from .claim import Claim
 from .rules import Negative, NotMeasurable, Positive, Verdict
 from .schema import ClaimSpec, load_claims
 
-HSGDET_CLAIMS = Path(__file__).resolve().parent / "hsgdet.yaml"
+HSGDET_CLAIMS = Path(str(files("hsgprof.claims") / "hsgdet.yaml"))     # package data: installed beside this module
 
 # The report judges the file's claims from the analyses' results files: the reader of each.
 REPORT_MEASURES: dict[str, str] = {

@@ -60,7 +60,7 @@ class Measurer:
     def _logged(self, what: str, key: Key, detail: str, seconds: float) -> None:
         entry = {"measurement": what, "target": key.label(), "detail": detail, "seconds": round(seconds, 2)}
         self.log.append(entry)
-        if self.progress is not None:
+        if self.progress is not None and what != "build":        # builds happen while planning: no noise
             self.progress(f"{what}: {entry['target']}, {detail} ({entry['seconds']:.1f} s)")
 
     # ------------------------------------------------------------------ cache
