@@ -206,8 +206,9 @@ class LatencyRatio(Probe):
         c = job.claim
         where = f"batch {c.batch or 1}, {c.precision}, {c.compile}, input {shape_text(job.shape)}"
         if ratio is not None and ratio.get("ratio_median_of_rounds") is not None:
-            return Measured(ratio["ratio_median_of_rounds"], m.gpu_source(doc), ci=(ratio["ratio_q1"], ratio["ratio_q3"]),
-                            device=_gpu_device(doc), note=f"{where}, median of per-round ratios (IQR as interval)")
+            return Measured(ratio["ratio_median_of_rounds"], m.gpu_source(doc),
+                            ci=(ratio["ratio_q1"], ratio["ratio_q3"]), device=_gpu_device(doc),
+                            note=f"{where}, median of per-round ratios (IQR as interval)")
         own = _row(rows, kind="end_to_end")
         other = _row(latency_rows(job, m, ref)[0], kind="end_to_end")
         if own is not None and other is not None:
@@ -218,8 +219,9 @@ class LatencyRatio(Probe):
         rres = m.count(Key(ref, (), job.key.input_mode), job.shape)
         return Measured(res.flops / rres.flops, f"this run: referee counts at {shape_text(job.shape)}", estimate=True,
                         unjudged=NO_GPU, device=META,
-                        note=f"FLOP ratio {job.key.target} / {ref} at {shape_text(job.shape)} ({res.flops / 1e9:.4g}G / "
-                             f"{rres.flops / 1e9:.4g}G FLOPs); FLOPs are not latency; {_why_no_gpu(job, m)}")
+                        note=f"FLOP ratio {job.key.target} / {ref} at {shape_text(job.shape)} "
+                             f"({res.flops / 1e9:.4g}G / {rres.flops / 1e9:.4g}G FLOPs); FLOPs are not latency; "
+                             f"{_why_no_gpu(job, m)}")
 
 
 # ------------------------------------------------------------------------------------- shapes
@@ -298,9 +300,9 @@ class MaxBatch(Probe):
         c = job.claim
         rows, doc = m.gpu_rows("max-batch-16gb")
         hw = "x".join(map(str, job.shape[-2:]))
-        row = next((r for r in rows if _plain(job.key) and r.get("target") == job.key.target and r.get("mode") == _mode(c)
-                    and r.get("precision") == _precision(c) and r.get("card") == c.card and r.get("input_hw") == hw
-                    and r.get("measured_max_batch") is not None), None)
+        row = next((r for r in rows if _plain(job.key) and r.get("target") == job.key.target
+                    and r.get("mode") == _mode(c) and r.get("precision") == _precision(c) and r.get("card") == c.card
+                    and r.get("input_hw") == hw and r.get("measured_max_batch") is not None), None)
         if row is not None:
             return Measured(row["measured_max_batch"], m.gpu_source(doc), device=_gpu_device(doc),
                             note=f"{row['card']} emulated ({row['usable_GiB']} GiB usable); estimator predicted "

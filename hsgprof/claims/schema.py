@@ -28,7 +28,9 @@ from typing import Any
 
 from hsgprof.errors import HsgprofError
 
-from .rules import AtLeast, AtMost, Approx, Between, Exact, InRange, Rule
+from .fields import (Where, choice, nonempty_text, only, overrides_of, parse_shape, positive_int,
+                     rule_of)
+from .rules import Exact, Rule
 
 SCHEMA = "hsgprof.claims/1"
 TOP_FIELDS = ("schema", "title", "document", "model", "input", "input_mode", "groups", "readings",
@@ -73,11 +75,6 @@ KINDS: dict[str, Kind] = {
     "custom": Kind(("file", "key", "where"), ("file", "key"), measured=False),
 }
 
-_NUMBER = re.compile(r"^([-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)\s*(Ki|Mi|Gi|Ti|k|M|G|T)?$")
-_SCALE = {None: 1, "k": 1e3, "M": 1e6, "G": 1e9, "T": 1e12, "Ki": 2 ** 10, "Mi": 2 ** 20, "Gi": 2 ** 30,
-          "Ti": 2 ** 40}
-_TOLERANCE_HELP = ("give a relative tolerance such as 0.10, a range [lo, hi], {max: X}, {min: X}, "
-                   "{min: X, max: Y}, max or min (the value is the bound) or exact")
 
 
 @dataclass(frozen=True)
@@ -176,155 +173,33 @@ def unit_word(unit: str) -> str:
     return match[1] if match else ""
 
 
-class _Where:
-    """Names the place in the file an error is about: ``FILE: claims[3] (id 'x'): field 'y'``."""
-
-    def __init__(self, path: Path, claim: str = ""):
-        self.path, self.claim = path, claim
-
-    def error(self, field_name: str, message: str) -> HsgprofError:
-        place = f"{self.path}: " + (f"{self.claim}: " if self.claim else "")
-        return HsgprofError(f"{place}field {field_name!r}: {message}")
-
-
-def parse_number(text: Any, where: _Where, name: str) -> float | int:
-    """A number: YAML int/float, or text like ``25.6M``, ``4.09G``, ``1.5Gi`` or ``38.5e6``."""
-    if isinstance(text, bool):
-        raise where.error(name, f"{text!r} is not a number; give e.g. 38.5M, 4.09G, 0.05 or 1.5e9")
-    if isinstance(text, (int, float)):
-        return text
-    match = _NUMBER.match(str(text).strip()) if isinstance(text, str) else None
-    if not match:
-        raise where.error(name, f"{text!r} is not a number; give e.g. 38.5M, 4.09G, 0.05 or 1.5e9 "
-                                "(suffixes k, M, G, T and Ki, Mi, Gi, Ti)")
-    value = float(match[1]) * _SCALE[match[2]]
-    return int(value) if value.is_integer() and abs(value) < 2 ** 53 else value
-
-
-def parse_shape(value: Any, where: _Where, name: str) -> tuple[int, ...]:
-    """An input: ``BxCxHxW``, ``HxW`` (batch 1, 3 channels) or a list of positive integers."""
-    if isinstance(value, str):
-        parts = value.lower().replace(" ", "").split("x")
-    elif isinstance(value, (list, tuple)):
-        parts = list(value)
-    else:
-        parts = []
-    try:
-        dims = tuple(int(p) for p in parts if not isinstance(p, bool))
-    except (TypeError, ValueError):
-        dims = ()
-    if len(dims) != len(parts) or len(dims) not in (2, 4) or any(d <= 0 for d in dims):
-        raise where.error(name, f"{value!r} is not accepted; give BxCxHxW or HxW with positive integers, "
-                                "e.g. 1x3x1080x1920 or 640x640")
-    return dims if len(dims) == 4 else (1, 3, *dims)
-
-
-def _choice(value: Any, accepted: tuple[str, ...], where: _Where, name: str) -> str:
-    if value not in accepted:
-        raise where.error(name, f"{value!r} is not accepted; accepted: {', '.join(accepted)}")
-    return value
-
-
-def _text(value: Any, where: _Where, name: str) -> str:
-    if not isinstance(value, (str, int, float)) or isinstance(value, bool) or str(value).strip() == "":
-        raise where.error(name, f"{value!r} is not accepted; give a non-empty text")
-    return str(value)
-
-
-def _overrides(value: Any, where: _Where, name: str) -> tuple[tuple[str, Any], ...]:
-    if value is None:
-        return ()
-    if not isinstance(value, dict) or not all(isinstance(k, str) for k in value):
-        raise where.error(name, f"{value!r} is not accepted; give a mapping of config fields, e.g. {{num_tokens: 512}}")
-    return tuple(sorted((k, tuple(v) if isinstance(v, list) else v) for k, v in value.items()))
-
-
-def _target(value: Any, where: _Where, name: str) -> TargetSpec:
+def _target(value: Any, where: Where, name: str) -> TargetSpec:
     """``hsgdet-l`` or ``{target: hsgdet-l, overrides: {...}}``."""
     if isinstance(value, str) and value.strip():
         return TargetSpec(value.strip())
     if isinstance(value, dict):
-        _only(value, ("target", "overrides"), where, name)
+        only(value, ("target", "overrides"), where, name)
         if not isinstance(value.get("target"), str) or not value["target"].strip():
             raise where.error(f"{name}.target", f"{value.get('target')!r} is not accepted; give a preset "
                                                 "(e.g. hsgdet-l) or package.module:factory")
-        return TargetSpec(value["target"].strip(), _overrides(value.get("overrides"), where, f"{name}.overrides"))
+        return TargetSpec(value["target"].strip(), overrides_of(value.get("overrides"), where, f"{name}.overrides"))
     raise where.error(name, f"{value!r} is not accepted; give a preset (e.g. hsgdet-l), package.module:factory "
                             "(e.g. torchvision.models:resnet50) or {target: ..., overrides: {...}}")
 
 
-def _only(mapping: dict, accepted: tuple[str, ...], where: _Where, name: str) -> None:
-    for key in mapping:
-        if key not in accepted:
-            raise where.error(f"{name}.{key}" if name else str(key),
-                              f"unknown field; accepted here: {', '.join(accepted)}")
-
-
-def _reference(value: Any, where: _Where) -> Reference:
+def _reference(value: Any, where: Where) -> Reference:
     if isinstance(value, dict):
-        _only(value, ("target", "overrides", "input", "input_mode", "component"), where, "reference")
+        only(value, ("target", "overrides", "input", "input_mode", "component"), where, "reference")
         model = _target({k: v for k, v in value.items() if k in ("target", "overrides")}, where, "reference")
         shape = parse_shape(value["input"], where, "reference.input") if "input" in value else None
-        mode = _choice(value["input_mode"], INPUT_MODES, where, "reference.input_mode") if "input_mode" in value \
+        mode = choice(value["input_mode"], INPUT_MODES, where, "reference.input_mode") if "input_mode" in value \
             else None
-        comp = _text(value["component"], where, "reference.component") if "component" in value else None
+        comp = nonempty_text(value["component"], where, "reference.component") if "component" in value else None
         return Reference(model, shape, mode, comp)
     return Reference(_target(value, where, "reference"))
 
 
-def _positive_int(value: Any, where: _Where, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-        raise where.error(name, f"{value!r} is not accepted; give a positive integer")
-    return value
-
-
-def _rule(kind: str, value: Any, tolerance: Any, where: _Where) -> tuple[Any, Rule]:
-    """The claimed value (base units) and the verdict rule its tolerance declares."""
-    if tolerance == "exact":
-        if isinstance(value, list):
-            return tuple(parse_number(v, where, "value") for v in value), Exact()
-        return parse_number(value, where, "value"), Exact()
-    if kind == "shape":
-        raise where.error("tolerance", f"{tolerance!r} is not accepted for a shape; give exact")
-    if isinstance(value, list):
-        if len(value) != 2 or not isinstance(tolerance, (int, float)) or isinstance(tolerance, bool):
-            raise where.error("value", f"{value!r} is not accepted; a list value is a range [lo, hi] and needs a "
-                                       "relative tolerance (e.g. 0.10), or a shape with tolerance exact")
-        lo, hi = (parse_number(v, where, "value") for v in value)
-        if lo > hi:
-            raise where.error("value", f"range {value!r} has lo > hi")
-        return (lo, hi), InRange(_relative(tolerance, where))
-    claimed = parse_number(value, where, "value")
-    if tolerance in ("max", "min"):
-        return claimed, AtMost() if tolerance == "max" else AtLeast()
-    if isinstance(tolerance, (int, float)) and not isinstance(tolerance, bool):
-        if claimed == 0:
-            raise where.error("tolerance", "a relative tolerance needs a non-zero value; give a bound "
-                                           "({max: X} or {min: X}) or a range [lo, hi]")
-        return claimed, Approx(_relative(tolerance, where))
-    if isinstance(tolerance, list) and len(tolerance) == 2:
-        lo, hi = (parse_number(v, where, "tolerance") for v in tolerance)
-        if lo > hi:
-            raise where.error("tolerance", f"range {tolerance!r} has lo > hi")
-        return claimed, Between(lo, hi)
-    if isinstance(tolerance, dict) and tolerance and set(tolerance) <= {"min", "max"}:
-        lo = parse_number(tolerance["min"], where, "tolerance.min") if "min" in tolerance else None
-        hi = parse_number(tolerance["max"], where, "tolerance.max") if "max" in tolerance else None
-        if lo is not None and hi is not None:
-            if lo > hi:
-                raise where.error("tolerance", f"{tolerance!r} has min > max")
-            return claimed, Between(lo, hi)
-        return claimed, AtMost(hi) if hi is not None else AtLeast(lo)
-    raise where.error("tolerance", f"{tolerance!r} is not accepted; {_TOLERANCE_HELP}")
-
-
-def _relative(tolerance: float, where: _Where) -> float:
-    if not 0 <= tolerance < 10:
-        raise where.error("tolerance", f"{tolerance!r} is not accepted; a relative tolerance is >= 0 (0.10 = ±10%)")
-    return float(tolerance)
-
-
-def _check_unit(kind: str, unit: str, has_reference: bool, where: _Where) -> None:
+def _check_unit(kind: str, unit: str, has_reference: bool, where: Where) -> None:
     """The unit's first word must suit the kind (it decides the convention: FLOPs or MACs, a ratio)."""
     accepted = KINDS[kind].units
     word = unit_word(unit)
@@ -339,7 +214,7 @@ def _check_unit(kind: str, unit: str, has_reference: bool, where: _Where) -> Non
 
 def parse_claim(raw: Any, index: int, path: Path) -> ClaimSpec:
     """One entry of ``claims``, validated (kind, fields, value, unit, tolerance)."""
-    where = _Where(path, f"claims[{index}]")
+    where = Where(path, f"claims[{index}]")
     if not isinstance(raw, dict):
         raise where.error("claims", f"entry {index} is {type(raw).__name__}, not a mapping of fields")
     if "id" in raw:
@@ -354,41 +229,42 @@ def parse_claim(raw: Any, index: int, path: Path) -> ClaimSpec:
     accepted = _COMMON + (_MEASURED if spec.measured else ()) + spec.fields
     for key in raw:
         if key not in accepted:
-            raise where.error(key, f"unknown or not applicable to kind {kind}; fields for {kind}: {', '.join(accepted)}")
+            raise where.error(key, f"unknown or not applicable to kind {kind}; fields for {kind}: "
+                                   f"{', '.join(accepted)}")
     for required in spec.required:
         if required not in raw:
             raise where.error(required, f"missing; kind {kind} needs {', '.join(spec.required)}")
-    out: dict[str, Any] = {"id": _text(raw["id"], where, "id"), "kind": kind, "unit": _text(raw["unit"], where, "unit"),
+    out: dict[str, Any] = {"id": nonempty_text(raw["id"], where, "id"), "kind": kind, "unit": nonempty_text(raw["unit"], where, "unit"),
                            "tolerance": raw["tolerance"]}
     for name in ("section", "statement", "conditions"):
         if name in raw:
-            out[name] = _text(raw[name], where, name)
+            out[name] = nonempty_text(raw[name], where, name)
     if "model" in raw:
         out["model"] = _target(raw["model"], where, "model")
     if "input" in raw:
         out["input"] = parse_shape(raw["input"], where, "input")
     if "input_mode" in raw:
-        out["input_mode"] = _choice(raw["input_mode"], INPUT_MODES, where, "input_mode")
+        out["input_mode"] = choice(raw["input_mode"], INPUT_MODES, where, "input_mode")
     if "component" in raw:
-        out["component"] = _text(raw["component"], where, "component")
+        out["component"] = nonempty_text(raw["component"], where, "component")
     if "reference" in raw:
         out["reference"] = _reference(raw["reference"], where)
     if "batch" in raw:
-        out["batch"] = _positive_int(raw["batch"], where, "batch")
+        out["batch"] = positive_int(raw["batch"], where, "batch")
     for name, choices in (("mode", MODES), ("of", SHARE_OF), ("quantity", tuple(MEMORY_QUANTITIES))):
         if name in raw:
-            out[name] = _choice(raw[name], choices, where, name)
+            out[name] = choice(raw[name], choices, where, name)
     for name in ("precision", "optimizer", "card", "compile", "key"):
         if name in raw:
-            out[name] = _text(raw[name], where, name)
+            out[name] = nonempty_text(raw[name], where, name)
     if "layout" in raw:
-        layout = _text(raw["layout"], where, "layout")
+        layout = nonempty_text(raw["layout"], where, "layout")
         if not set(layout) <= set(LAYOUT_LETTERS) or len(set(layout)) != len(layout):
             raise where.error("layout", f"{layout!r} is not accepted; give letters of {LAYOUT_LETTERS} (each at most "
                                         "once) for a 4-d output, e.g. HWC")
         out["layout"] = layout
     if "file" in raw:
-        out["file"] = (path.parent / _text(raw["file"], where, "file")).resolve()
+        out["file"] = (path.parent / nonempty_text(raw["file"], where, "file")).resolve()
     if "where" in raw:
         if not isinstance(raw["where"], dict) or not raw["where"]:
             raise where.error("where", f"{raw['where']!r} is not accepted; give a mapping column: value that picks "
@@ -404,7 +280,7 @@ def parse_claim(raw: Any, index: int, path: Path) -> ClaimSpec:
     if kind != "shape" and "layout" in out:
         raise where.error("layout", "applies to kind shape only")
     _check_unit(kind, out["unit"], "reference" in out, where)
-    out["value"], out["rule"] = _rule(kind, raw["value"], raw["tolerance"], where)
+    out["value"], out["rule"] = rule_of(kind, raw["value"], raw["tolerance"], where)
     if kind == "shape" and not isinstance(out["value"], tuple):
         raise where.error("value", f"{raw['value']!r} is not accepted for a shape; give a list, e.g. [135, 240, 256]")
     if kind in ("share", "max_batch", "memory") and isinstance(out["value"], tuple) and isinstance(out["rule"], Exact):
@@ -412,7 +288,7 @@ def parse_claim(raw: Any, index: int, path: Path) -> ClaimSpec:
     return ClaimSpec(**out)
 
 
-def _groups(raw: Any, where: _Where) -> dict[str, tuple[str, ...]]:
+def _groups(raw: Any, where: Where) -> dict[str, tuple[str, ...]]:
     if raw is None:
         return {}
     if not isinstance(raw, dict) or not all(isinstance(v, list) and v and all(isinstance(m, str) for m in v)
@@ -421,7 +297,7 @@ def _groups(raw: Any, where: _Where) -> dict[str, tuple[str, ...]]:
     return {str(k): tuple(v) for k, v in raw.items()}
 
 
-def _readings(raw: Any, where: _Where) -> tuple[Reading, ...]:
+def _readings(raw: Any, where: Where) -> tuple[Reading, ...]:
     if raw is None:
         return ()
     if not isinstance(raw, list) or not raw:
@@ -432,10 +308,10 @@ def _readings(raw: Any, where: _Where) -> tuple[Reading, ...]:
         if not isinstance(item, dict) or "name" not in item:
             raise where.error(name, f"{item!r} is not accepted; each reading needs a name (and a target and/or "
                                     "overrides)")
-        _only(item, ("name", "target", "overrides"), where, name)
+        only(item, ("name", "target", "overrides"), where, name)
         target = _target(item["target"], where, f"{name}.target").target if "target" in item else None
-        out.append(Reading(_text(item["name"], where, f"{name}.name"), target,
-                           _overrides(item.get("overrides"), where, f"{name}.overrides")))
+        out.append(Reading(nonempty_text(item["name"], where, f"{name}.name"), target,
+                           overrides_of(item.get("overrides"), where, f"{name}.overrides")))
     names = [r.name for r in out]
     dup = {n for n in names if names.count(n) > 1}
     if dup:
@@ -445,11 +321,11 @@ def _readings(raw: Any, where: _Where) -> tuple[Reading, ...]:
 
 def parse_claims(doc: Any, path: Path) -> ClaimsFile:
     """A loaded YAML document -> :class:`ClaimsFile` (every field checked)."""
-    where = _Where(path)
+    where = Where(path)
     if not isinstance(doc, dict):
         raise HsgprofError(f"{path}: the file is {type(doc).__name__ if doc is not None else 'empty'}, not a mapping "
                            "with model and claims")
-    _only(doc, TOP_FIELDS, where, "")
+    only(doc, TOP_FIELDS, where, "")
     if doc.get("schema", SCHEMA) != SCHEMA:
         raise where.error("schema", f"{doc['schema']!r} is not accepted; this hsgprof reads {SCHEMA}")
     if "model" not in doc:
@@ -470,10 +346,10 @@ def parse_claims(doc: Any, path: Path) -> ClaimsFile:
     if dup:
         raise where.error("claims", f"claim ids must be unique; repeated: {', '.join(dup)}")
     return ClaimsFile(path, _target(doc["model"], where, "model"), claims,
-                      title=_text(doc["title"], where, "title") if "title" in doc else "",
-                      document=_text(doc["document"], where, "document") if "document" in doc else "",
+                      title=nonempty_text(doc["title"], where, "title") if "title" in doc else "",
+                      document=nonempty_text(doc["document"], where, "document") if "document" in doc else "",
                       input=parse_shape(doc["input"], where, "input") if "input" in doc else None,
-                      input_mode=_choice(doc.get("input_mode", "native"), INPUT_MODES, where, "input_mode"),
+                      input_mode=choice(doc.get("input_mode", "native"), INPUT_MODES, where, "input_mode"),
                       groups=groups, readings=readings, primary_reading=primary)
 
 
