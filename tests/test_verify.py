@@ -185,8 +185,9 @@ def test_nothing_is_measured_that_no_claim_needs(tmp_path, monkeypatch):
     path = _write(tmp_path, {"model": R18, "claims": [_claim(), _claim(id="fp16", kind="memory", quantity="params",
                                                                       precision="fp16", value="23.4M",
                                                                       unit="bytes")]})
-    result = verify(path)
+    result = verify(path, MEASUREMENTS)
     assert list(result.measurements["measurement"]) == ["build"]
+    assert result.gpu_folders == [] and not result.gpu_needed           # no claim reads GPU results
     assert result.verdicts.set_index("id").loc["fp16", "value"] == 2 * result.verdicts.set_index("id").loc["c", "value"]
 
 

@@ -53,6 +53,7 @@ class Verification:
     verdicts: pd.DataFrame
     measurements: pd.DataFrame = field(default_factory=pd.DataFrame)
     gpu_folders: list[str] = field(default_factory=list)
+    gpu_needed: bool = False                             # whether any claim reads GPU results
 
     @property
     def primary(self) -> pd.DataFrame:
@@ -179,7 +180,8 @@ def verify(path: str | Path | ClaimsFile, measurements_dir: Path | None = None, 
     ``progress``: called with one line after each measurement.
     """
     cf = path if isinstance(path, ClaimsFile) else load_claims(path)
-    measurer = measurer or Measurer(measurements_dir, progress)
+    gpu_needed = any(needs_gpu(c) for c in cf.claims)
+    measurer = measurer or Measurer(measurements_dir if gpu_needed else None, progress)
     jobs = plan(cf, measurer)
     primary = cf.primary_reading or DEFAULT_READING
     rows = []
@@ -193,7 +195,12 @@ def verify(path: str | Path | ClaimsFile, measurements_dir: Path | None = None, 
                      "kind": job.claim.kind, **row, "claimed_value": _plain_value(job.claim.value),
                      "value": _plain_value(measured.value), "ci": measured.ci})
     folders = [str(f) for f in measurer.gpu.gpu_folders]
-    return Verification(cf, pd.DataFrame(rows), pd.DataFrame(measurer.log), folders)
+    return Verification(cf, pd.DataFrame(rows), pd.DataFrame(measurer.log), folders, gpu_needed)
+
+
+def needs_gpu(claim: ClaimSpec) -> bool:
+    """Whether a claim reads GPU results (latency, time shares, a measured max batch)."""
+    return claim.kind in ("latency_ratio", "max_batch") or (claim.kind == "share" and claim.of == "time")
 
 
 def _plain_value(value: Any) -> Any:

@@ -6,6 +6,7 @@ looks like the HSG-Det report and prints the same columns.
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import pandas as pd
@@ -47,12 +48,14 @@ def verification_document(v: Verification, run_provenance: dict[str, Any]) -> Do
                           "with their own model are the same under every reading."),
                 Table(readings_matrix(v.verdicts), "Claims × readings"))
     log = v.measurements
+    gpu = ("No claim reads GPU results." if not v.gpu_needed else
+           "GPU quantities come from committed GPU results: " + "; ".join(relative(f) for f in v.gpu_folders) + "."
+           if v.gpu_folders else "No GPU measurement folder was found: GPU quantities are not measured.")
+    load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
     doc.add(Heading("What was measured"),
-            Paragraph("Each computation below ran once; every claim that needed it shared it. GPU quantities come "
-                      "from committed GPU results: " + ("; ".join(relative(f) for f in v.gpu_folders)
-                                                       if v.gpu_folders else "none were found") + "."),
+            Paragraph("Each computation below ran once; every claim that needed it shared it. " + gpu),
             Table(log if len(log) else pd.DataFrame(columns=["measurement", "target", "detail", "seconds"]),
-                  "Measurements of this run (seconds on this machine)"))
+                  f"Computations of this run (seconds on this machine; load average {load} at the end)"))
     p = run_provenance
     doc.add(Heading("Provenance"),
             Paragraph(f"Verified at commit {p['commit']} on {p['date']}, {p['device'].get('cpu')} "

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import shlex
 import sys
 from pathlib import Path
 
@@ -49,12 +50,15 @@ def run(args: argparse.Namespace) -> int:
         raise HsgprofError(f"--measurements {str(args.measurements)!r} is not a folder")
 
     result = verify(args.claims, measurements, progress=lambda line: print(f"[verify] {line}", file=sys.stderr))
-    run_prov = provenance()
+    command = shlex.join(["hsgprof", "verify", str(args.claims), "--format", args.format]
+                         + (["--out", str(args.out)] if args.out is not None else [])
+                         + (["--measurements", str(args.measurements)] if args.measurements is not None else []))
+    run_prov = provenance(command=command)
     doc = verification_document(result, run_prov)
     config = {"claims": str(args.claims), "primary_reading": result.claims.primary_reading or None,
               "readings": list(result.claims.reading_names())}
     meta = {"measurements": result.measurements.to_dict(orient="records"), "gpu_folders": result.gpu_folders}
-    table = results_json("verify.verdicts", result.verdicts, config, meta) if args.format == "json" \
+    table = results_json("verify.verdicts", result.verdicts, config, meta, command) if args.format == "json" \
         else to_markdown(doc)
     if args.out is not None:                                   # rendered in full before the file is replaced
         suffix = args.out.suffix.lower()
@@ -63,7 +67,7 @@ def run(args: argparse.Namespace) -> int:
         elif suffix == ".md":
             atomic_write_text(args.out, to_markdown(doc))
         else:
-            atomic_write_text(args.out, results_json("verify.verdicts", result.verdicts, config, meta))
+            atomic_write_text(args.out, results_json("verify.verdicts", result.verdicts, config, meta, command))
         print(f"[verify] wrote {args.out}", file=sys.stderr)
     sys.stdout.write(table if table.endswith("\n") else table + "\n")
     return 0
