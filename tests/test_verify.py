@@ -125,6 +125,14 @@ def test_resnet50_example_one_claim_holds_one_does_not(resnet50):
     assert abs(v.loc["macs.total", "value"] / (meta["_ops"] * 1e9) - 1) < 0.01
 
 
+def test_committed_example_outputs_are_current(resnet50):
+    """reports/verify/*.verdicts.json (cited by the docs) hold what verify gives today."""
+    rows = read_results(ROOT / "reports" / "verify" / "resnet50.verdicts.json", "verify.verdicts")["rows"]
+    now = resnet50.verdicts
+    assert [(r["id"], r["verdict"], r["measured"]) for r in rows] == list(zip(now["id"], now["verdict"],
+                                                                                now["measured"]))
+
+
 def test_yolov8l_example_against_ultralytics_published_figures():
     from hsgprof.claims.seed import PUBLISHED
 
@@ -134,6 +142,8 @@ def test_yolov8l_example_against_ultralytics_published_figures():
     assert round(by_id["params.total"].value / 1e5) == round(PUBLISHED["yolov8l_params"] / 1e5)
     v = verify(cf).verdicts.set_index("id")
     assert set(v["verdict"]) == {SUPPORTED}
+    rows = read_results(ROOT / "reports" / "verify" / "yolov8l-ref.verdicts.json", "verify.verdicts")["rows"]
+    assert [(r["id"], r["verdict"], r["measured"]) for r in rows] == list(zip(v.index, v["verdict"], v["measured"]))
     assert v.loc["params.total", "value"] == PUBLISHED["yolov8l_trainable_params"]
 
 

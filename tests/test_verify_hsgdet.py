@@ -55,6 +55,14 @@ def test_verify_gives_the_ledgers_verdicts_and_values_for_every_claim_it_covers(
         assert bool(mine["estimate"]) == read.estimate, spec.id
 
 
+def test_the_committed_verify_output_is_current(verified):
+    """reports/verify/hsgdet.verdicts.json (cited by the docs) holds what verify gives today."""
+    rows = read_results(ROOT / "reports" / "verify" / "hsgdet.verdicts.json", "verify.verdicts")["rows"]
+    assert [r["id"] for r in rows] == list(verified.index)
+    for r in rows:
+        assert (r["verdict"], r["measured"]) == tuple(verified.loc[r["id"], ["verdict", "measured"]]), r["id"]
+
+
 def test_the_report_ledger_still_gives_the_committed_verdicts(store):
     """The ledger now built from the file reproduces the committed report's verdict table."""
     committed = read_results(ROOT / "reports" / "hsgdet-report.verdicts.json", "report.verdicts")["rows"]
