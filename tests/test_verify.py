@@ -347,3 +347,32 @@ def test_unwritable_output_fails_before_anything_is_measured(tmp_path, capsys, m
             target.mkdir()
         assert main(["verify", str(EXAMPLES / "resnet50.yaml"), "--out", str(target)]) == 2
     assert main(["verify", str(EXAMPLES / "resnet50.yaml"), "--format", "csv"]) == 2
+
+
+def test_groups_count_each_module_once_and_padded_inputs_are_padded(tmp_path):
+    path = _write(tmp_path, {"model": R18, "input": "1x3x64x64",
+                             "groups": {"early": ["layer1", "layer2"], "overlap": ["layer1", "layer1.0", "early"]},
+                             "claims": [_claim(id="l1", kind="flops", component="layer1", value="1G", unit="FLOPs"),
+                                        _claim(id="l2", kind="flops", component="layer2", value="1G", unit="FLOPs"),
+                                        _claim(id="early", kind="flops", component="early", value="1G", unit="FLOPs"),
+                                        _claim(id="overlap", kind="flops", component="overlap", value="1G",
+                                               unit="FLOPs"),
+                                        _claim(id="p.early", component="early", value="1M"),
+                                        _claim(id="pad", kind="flops", input="1x3x50x50", input_mode="padded",
+                                               value="1G", unit="FLOPs"),
+                                        _claim(id="pad.ref", kind="flops", input="64x64", value="1G", unit="FLOPs")]})
+    v = verify(path).verdicts.set_index("id")["value"]
+    assert v["early"] == v["l1"] + v["l2"] > 0
+    assert v["overlap"] == v["early"]                       # layer1 and layer1.0 overlap: counted once
+    assert v["pad"] == v["pad.ref"]                         # 50x50 padded to a multiple of 32 is 64x64
+    from torchvision.models import resnet18
+    model = resnet18()
+    assert v["p.early"] == sum(p.numel() for m in (model.layer1, model.layer2) for p in m.parameters())
+
+
+def test_a_shape_needs_one_module(tmp_path):
+    path = _write(tmp_path, {"model": R18, "groups": {"two": ["layer1", "layer2"]},
+                             "claims": [_claim(kind="shape", component="two", value=[1, 2], unit="BCHW",
+                                               tolerance="exact")]})
+    with pytest.raises(HsgprofError, match=r"claims\[0\] \(id 'c'\): field 'component': a shape is one module's"):
+        verify(path)
