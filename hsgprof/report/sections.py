@@ -85,8 +85,9 @@ def summary_section(verdicts: pd.DataFrame, store, profile: str, source: str,
     exp = store.get("experiments.summary")
     trained = _trained_on(exp) if exp is not None else "not run in this profile"
     return [Paragraph(f"{verdict_counts(verdicts)}. Each claim is judged by the rule declared for it in the "
-                      "claims ledger (hsgprof/claims/ledger.py) before any measurement; the full table, with "
-                      "statements, reasons and devices, follows on the next pages."),
+                      "claims ledger before any measurement (the measurable claims in the claims file "
+                      "hsgprof/claims/hsgdet.yaml, the theory claims in hsgprof/claims/ledger.py); the full "
+                      "table, with statements, reasons and devices, follows on the next pages."),
             Table(compact, "", (1.75, 1.7, 1.5, 1.35), font_size=7.0, split=2),
             Paragraph(f"Provenance: commit {p['commit']}; built {p['date']}; machine "
                       f"{p['device'].get('cpu')} ({p['device'].get('cpu_count')} cores, {p['hostname_class']}); "
