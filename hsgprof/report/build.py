@@ -8,7 +8,7 @@ from typing import Callable
 from hsgprof.claims.evaluate import evaluate
 from hsgprof.errors import HsgprofError
 from hsgprof.provenance import REPO_ROOT, provenance
-from hsgprof.results import atomic_write_bytes, atomic_write_text, write_results
+from hsgprof.results import atomic_write_bytes, atomic_write_text, check_writable, write_results
 
 from . import sections, summary
 from .document import Document
@@ -68,7 +68,7 @@ def build_report(out: Path = DEFAULT_OUT, fmt: str = "pdf", profile: str = "quic
         raise HsgprofError(f"profile {profile!r} is not accepted; choose one of {', '.join(PROFILES)}")
     _check_device(device)
     out = Path(out)
-    _check_writable(out)
+    check_writable(out)
     store = ResultsStore()
     store.add_measurements(measurements_dir)                     # a bad GPU file fails before any stage
     if from_results is not None:
@@ -131,21 +131,3 @@ def _check_device(device: str) -> None:
         if not torch.cuda.is_available():
             raise HsgprofError("--device cuda: CUDA is not available on this machine (torch "
                                f"{torch.__version__}); use --device cpu")
-
-
-def _check_writable(out: Path) -> None:
-    """Fail before any work if the output cannot be written (one line, nothing half-written)."""
-    parent = out.parent if str(out.parent) else Path(".")
-    if out.is_dir():
-        raise HsgprofError(f"--out {str(out)!r} is a folder; give a file path such as report.pdf")
-    probe = parent
-    while not probe.exists():
-        probe = probe.parent
-    if not probe.is_dir() or not _can_write(probe):
-        raise HsgprofError(f"--out {str(out)!r} is not writable (no write access to {str(probe)!r})")
-
-
-def _can_write(folder: Path) -> bool:
-    import os
-
-    return os.access(folder, os.W_OK | os.X_OK)

@@ -95,9 +95,10 @@ def first_pages(verdicts: pd.DataFrame, store, profile: str, source: str, run_pr
                                 for c in claims.columns})
     return [
         Paragraph(f"{verdict_counts(verdicts)}. Each claim of the seed is judged by a rule declared for it in the "
-                  "claims ledger (hsgprof/claims/ledger.py) before any measurement. These first pages give every "
-                  "claim in full, coloured by verdict, and the figures that carry the verdicts; the appendices "
-                  "hold every table in full."),
+                  "claims ledger before any measurement (the measurable claims in the claims file "
+                  "hsgprof/claims/hsgdet.yaml, the theory claims in hsgprof/claims/ledger.py). These first pages "
+                  "give every claim in full, coloured by verdict, and the figures that carry the verdicts; the "
+                  "appendices hold every table in full."),
         Heading("Verdicts by area", 2),
         Table(areas, "Claims per area (an area is a claim id's prefix) and per verdict",
               (1.2, 3.6, 0.6) + (0.9,) * len(cols), font_size=7.5, fills=area_fills, header_fills=header),
