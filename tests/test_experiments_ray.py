@@ -121,7 +121,7 @@ def test_executor_map_keeps_order_and_raises_task_errors(ray_session):
         with pytest.raises(HsgprofError, match="--image-size 'bad' is not accepted"):   # the task's own error
             ex.map(parse_size, ["64", "bad"], progress=False)
     with pytest.raises(HsgprofError, match="--image-size 'bad'"):
-        LocalExecutor(2).map(parse_size, ["64", "bad"], progress=False)
+        LocalExecutor(1).map(parse_size, ["64", "bad"], progress=False)
 
 
 def test_backend_switch_refuses_bad_combinations(tmp_path, capsys, monkeypatch):
