@@ -67,10 +67,11 @@ def per_object_table(records: Sequence[dict], cfg: ExperimentConfig) -> pd.DataF
     frames = []
     for rec in records:
         sp = rec["spec"]
-        val, occ = rec["objects"]["val"], rec["objects"]["occlusion"]
+        val, occ = rec["objects"]["val"], rec["objects"].get("occlusion")
         calib = _calib_masks(val, cfg)
         temps = E.calibrate(val, calib, cfg.prob_eps) if cfg.calibrate else {}
-        for set_name, out, mask in (("val", val, ~calib), ("occlusion", occ, np.ones(len(occ.meta), bool))):
+        scored = [("val", val, ~calib)] + ([("occlusion", occ, np.ones(len(occ.meta), bool))] if occ is not None else [])
+        for set_name, out, mask in scored:
             for head in E.available_heads(out):
                 c, b = E.per_object_nll(out, head, temps, cfg.prob_eps)
                 c_raw, b_raw = E.per_object_nll(out, head, {}, cfg.prob_eps)
@@ -258,9 +259,7 @@ def capacity_rows(obj: pd.DataFrame, cfg: ExperimentConfig) -> pd.DataFrame:
     The main hybrid runs (the preset's own N, K, heads, layers) are the ``default`` point and
     belong to every axis.
     """
-    from hsgprof.experiments.runner import _default_capacity
-
-    default = _default_capacity(cfg)
+    default = cfg.default_capacity()
     val = obj[(obj.set == "val") & obj.primary]
     grid = val[(val.tag == "main") & (val.variant == "grid-only")].groupby("seed").nll_bit.mean()
     points = [(c.name, capacity_axis(c.name), c.index, c.overrides()) for c in cfg.capacity]

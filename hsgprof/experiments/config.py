@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from hsgprof.errors import HsgprofError
-from hsgprof.adapters.hsgdet_experiments import VARIANTS, SceneConfig
+from hsgprof.adapters.hsgdet_experiments import VARIANTS, SceneConfig, get_config
 
 # Object-count bins for AP by density and occlusion-fraction bins for AP/NLL by occlusion
 # (lower edge inclusive, upper exclusive; the last upper edge is open).
@@ -90,6 +90,77 @@ class TrendRule:
 
 
 @dataclass(frozen=True)
+class Control:
+    """A control run: a variant trained with the same budget and seeds on scenes that differ in one way.
+
+    ``scene``: scene-generator overrides applied to the training and evaluation scenes (e.g.
+    ``show_key=False`` hides z; ``z_plane=True`` adds a plane holding z everywhere); ``model``:
+    model overrides (``extra_input_planes=1`` for the z plane). Nothing else changes.
+    """
+
+    name: str
+    variant: str
+    scene: tuple[tuple[str, Any], ...] = ()
+    model: tuple[tuple[str, Any], ...] = ()
+    expect: str = ""                   # "floor" (must reach H(bit|X)) or "ln2" (must stay at ln 2)
+
+    @property
+    def tag(self) -> str:
+        return f"control-{self.name}"
+
+
+POSITIVE = Control("positive", "grid-only", scene=(("z_plane", True),), model=(("extra_input_planes", 1),),
+                   expect="floor")
+NEGATIVE = Control("negative", "hybrid", scene=(("show_key", False),), expect="ln2")
+
+
+@dataclass(frozen=True)
+class Gate:
+    """The validity gate, declared before any run: the comparison counts only if both controls pass.
+
+    Positive control: its bit NLL (mean over seeds, validation half) within ``positive_within``
+    nats of the floor H_b((1 + s)/2). Negative control: within ``negative_within`` of ln 2.
+    Otherwise every compared verdict is "no power" (reported as inconclusive, with what is missing).
+    """
+
+    positive_within: float = 0.1
+    negative_within: float = 0.05
+
+
+@dataclass(frozen=True)
+class PowerPlan:
+    """The power analysis: which difference the compared runs must be able to detect, and with what.
+
+    The minimum detectable difference of a paired two-sided t-test over n seeds is
+    MDΔ = (t_{1−α/2, n−1} + t_{power, n−1}) · sqrt(σ²_seed + σ²_object / m), with σ_seed the
+    between-seed standard deviation of a per-seed difference, σ_object the per-object standard
+    deviation of the bit NLL difference and m the scored objects per run (see
+    :mod:`hsgprof.experiments.power`). ``pilot`` names the results file whose variances set the
+    declared seeds and validation size.
+    """
+
+    delta: float = 0.05                # nats: the smallest |Δ| the design must detect
+    alpha: float = 0.05                # two-sided (95% intervals)
+    power: float = 0.8
+    pilot: str = ""                    # results file of the pilots the design cites ("" = none)
+
+
+@dataclass(frozen=True)
+class Design:
+    """Where the key sits against what the grid-only model can see (checked against measurements).
+
+    The key must lie farther from every object (``SceneConfig.key_gap``, Chebyshev pixels) than
+    the grid-only model's effective receptive-field radius at ``share`` of the gradient mass, at
+    every dense-head level (any level's anchors can predict an object), measured on the declared
+    canvas with random weights (:mod:`hsgprof.receptive`); results also report it for every
+    trained grid-only run.
+    """
+
+    share: float = 0.95
+    samples: int = 8
+
+
+@dataclass(frozen=True)
 class ExperimentConfig:
     """The whole declared experiment. Change anything and the cache key changes with it."""
 
@@ -150,6 +221,12 @@ class ExperimentConfig:
     capacity_seeds: tuple[int, ...] = (0,)
     capacity_trend: TrendRule = TrendRule()
 
+    # Controls, validity gate, power analysis, receptive-field design (issue 12).
+    controls: tuple[Control, ...] = ()
+    gate: Gate = Gate()
+    power: PowerPlan = PowerPlan()
+    design: Design = Design()
+
     def __post_init__(self) -> None:
         for v in self.variants:
             if v not in VARIANTS:
@@ -160,15 +237,30 @@ class ExperimentConfig:
             raise HsgprofError(f"hybrid_entropy_head={self.hybrid_entropy_head!r}; accepted: sparse, dense, mix")
         if self.n_val < 4:
             raise HsgprofError(f"n_val={self.n_val} is too small; at least 4 images")
+        for c in self.controls:
+            if c.variant not in VARIANTS:
+                raise HsgprofError(f"control {c.name!r} has variant {c.variant!r}; choose from {', '.join(VARIANTS)}")
+            if c.expect not in ("floor", "ln2"):
+                raise HsgprofError(f"control {c.name!r} expects {c.expect!r}; accepted: floor, ln2")
 
     # -------------------------------------------------------------------------------- helpers
     def model_kwargs(self) -> dict[str, Any]:
         return {"num_classes": self.train_scene.num_classes, **dict(self.model_overrides)}
 
+    def default_capacity(self) -> dict[str, int]:
+        """N, K, heads and layers of the preset's own model (the main hybrid runs' capacity point)."""
+        mc = get_config(self.preset, **self.model_kwargs())
+        return {"num_queries": mc.num_queries, "num_tokens": mc.num_tokens, "decoder_heads": mc.decoder_heads,
+                "decoder_layers": mc.decoder_layers}
+
+    def control(self, name: str) -> Control | None:
+        return next((c for c in self.controls if c.name == name), None)
+
     def to_dict(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)
         d["capacity"] = [dict(dataclasses.asdict(c), index=c.index) for c in self.capacity]
         d["model_overrides"] = dict(self.model_overrides)
+        d["controls"] = [dict(dataclasses.asdict(c), scene=dict(c.scene), model=dict(c.model)) for c in self.controls]
         return d
 
     def key(self) -> str:
@@ -188,15 +280,26 @@ class ExperimentConfig:
 # Fields added after results were committed: hashed into the key only when they differ from their
 # default, so the keys of existing presets (the run caches and committed results they name) stay
 # valid while any change to these fields still changes the key.
-KEYED_IF_CHANGED = frozenset({"capacity_trend"})
+KEYED_IF_CHANGED = frozenset({"capacity_trend", "controls", "gate", "power", "design"})
+
+
+# The quick canvas: 64×256 with the key at one end and every object at least QUICK_GAP pixels
+# (Chebyshev) from it. QUICK_GAP exceeds the grid-only model's effective receptive-field radius
+# (95% of the gradient mass, random weights, every dense level) measured on this canvas by
+# analyses/experiments_pilots.py (results: reports/results/pilots/experiments_pilots_quick.json;
+# a test re-measures it).
+QUICK_GAP = 112
+QUICK_SCENE = SceneConfig(height=64, width=256, key_gap=QUICK_GAP)
 
 
 def _quick() -> ExperimentConfig:
     return ExperimentConfig(
         name="quick",
-        capacity=(Capacity("small", 10, 16, 1, 1), Capacity("default", 20, 32, 2, 2),
-                  Capacity("large", 40, 64, 4, 3)),
-        capacity_seeds=(0,))
+        train_scene=QUICK_SCENE, val_scene=QUICK_SCENE,
+        occlusion_scene=QUICK_SCENE.replace(min_objects=2, max_objects=6, pair_prob=1.0,
+                                            overlap_levels=(0.0, 0.2, 0.4, 0.6, 0.8)),
+        controls=(POSITIVE, NEGATIVE),
+        power=PowerPlan(pilot="reports/results/pilots/experiments_pilots_quick.json"))
 
 
 def _smoke() -> ExperimentConfig:

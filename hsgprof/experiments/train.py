@@ -25,7 +25,7 @@ import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import torch
 from tqdm.auto import tqdm
@@ -39,12 +39,18 @@ from hsgprof.results import atomic_write_bytes
 
 @dataclass(frozen=True)
 class RunSpec:
-    """One training run: a variant, a seed, and (for the capacity sweep) model overrides."""
+    """One training run: a variant, a seed, model overrides (capacity sweep, controls) and scene
+    overrides (controls: the same scenes with z hidden, or with a z plane)."""
 
     variant: str
     seed: int
     tag: str = "main"
     overrides: tuple[tuple[str, Any], ...] = ()
+    scene: tuple[tuple[str, Any], ...] = ()
+
+    @property
+    def is_control(self) -> bool:
+        return self.tag.startswith("control-")
 
     @property
     def key(self) -> str:
@@ -102,12 +108,20 @@ def load_checkpoint(path: Path) -> dict[str, Any]:
                            "delete it to retrain") from None
 
 
+def train_scene(cfg: ExperimentConfig, spec: RunSpec):
+    """The scenes this run trains on: the declared training scenes with the run's scene overrides."""
+    return cfg.train_scene.replace(**dict(spec.scene)) if spec.scene else cfg.train_scene
+
+
 def train_run(cfg: ExperimentConfig, spec: RunSpec, run_dir: str | Path, conv_set: EvalSet | None = None,
-              resume: bool = True, progress: bool = True, device: str | torch.device = "cpu"
+              resume: bool = True, progress: bool = True, device: str | torch.device = "cpu",
+              on_eval: Callable[[torch.nn.Module, int], dict[str, Any]] | None = None
               ) -> tuple[torch.nn.Module, dict[str, Any]]:
     """Train (or resume, or load if finished) one run; returns the model and its logs.
 
     Logs: ``{"train": [...], "grad": [...], "eval": [...], "wall_s": float, "steps": int}``.
+    ``on_eval(model, step)``, if given, is called at every evaluation point and its dict is
+    logged under ``"extra"`` (the pilots log the bit NLL during training this way).
     """
     run_dir = Path(run_dir)
     ckpt = run_dir / "checkpoint.pt"
@@ -133,7 +147,12 @@ def train_run(cfg: ExperimentConfig, spec: RunSpec, run_dir: str | Path, conv_se
     both = model.head.dense is not None and model.head.sparse is not None
     modes = MODES_BY_VARIANT[spec.variant]
 
+    scene = train_scene(cfg, spec)
+    log.setdefault("extra", [])
+
     def evaluate(at_step: int) -> None:
+        if on_eval is not None:
+            log["extra"].append({"step": at_step, **on_eval(model, at_step)})
         if conv_set is None:
             return
         for r in ap_rows(model, conv_set, modes, cfg):
@@ -152,7 +171,7 @@ def train_run(cfg: ExperimentConfig, spec: RunSpec, run_dir: str | Path, conv_se
         while step < b.steps:
             for g in opt.param_groups:
                 g["lr"] = lr_at(step, cfg)
-            images, targets, _ = scene_batch(cfg.train_scene, b.batch_size, (spec.seed, step))
+            images, targets, _ = scene_batch(scene, b.batch_size, (spec.seed, step))
             images = images.to(device)
             targets = [{k: v.to(device) for k, v in t.items()} for t in targets]
             losses = model(images, targets)

@@ -62,11 +62,12 @@ class HSGDet(nn.Module):
         return padded, InputMeta((h, w), (hp, wp), (top, left))
 
     def validate_images(self, images: Any) -> None:
-        """Raise ValueError (naming the bad value) unless images is a finite float [B,3,H,W]."""
+        """Raise ValueError (naming the bad value) unless images is a finite float [B,C,H,W], C = 3 + extra planes."""
+        c = self.cfg.in_channels
         if not isinstance(images, torch.Tensor):
-            raise ValueError(f"images must be a torch.Tensor [B,3,H,W], got {type(images).__name__}")
-        if images.dim() != 4 or images.shape[1] != 3:
-            raise ValueError(f"images must have shape [B,3,H,W], got {list(images.shape)}")
+            raise ValueError(f"images must be a torch.Tensor [B,{c},H,W], got {type(images).__name__}")
+        if images.dim() != 4 or images.shape[1] != c:
+            raise ValueError(f"images must have shape [B,{c},H,W], got {list(images.shape)}")
         if not images.is_floating_point():
             raise ValueError(f"images must be a floating-point tensor (0..1 pixels), got {images.dtype}")
         h, w = images.shape[-2:]
