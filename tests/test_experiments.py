@@ -322,15 +322,27 @@ def test_smoke_experiment_writes_every_table(smoke_results):
 
     out, paths, _ = smoke_results
     for name in ("entropy", "entropy_summary", "information", "pairs", "occlusion", "capacity", "stability",
-                 "convergence", "convergence_steps", "ap", "summary"):
+                 "convergence", "convergence_steps", "ap", "summary", "controls", "fields"):
         doc = read_results(out / f"experiments_{name}.json", f"experiments.{name}")
         assert doc["provenance"]["config"]["name"] == "smoke"
         assert doc["meta"]["seeds"] == [0]
     summary = read_results(out / "experiments_summary.json")["rows"]
     measurements = {r["measurement"] for r in summary}
     assert {"entropy_difference", "mi_queries_given_grid", "gradient_collapse", "nms_optional"} <= measurements
+    assert {"control_positive", "control_negative", "power", "entropy_difference_global_block",
+            "queries_over_global_block"} <= measurements
+    meta = read_results(out / "experiments_summary.json")["meta"]
+    assert set(meta["gate"]) >= {"passed", "text", "missing"} and meta["design"]["key_gap"] == 2
     for r in summary:
-        assert r["verdict"].split(") ")[-1] in ("supported", "refuted", "inconclusive", "not measurable as stated")
+        assert r["gate"] in ("passed", "failed", "not required")
+        if r["claim"] == "design.gate":
+            assert r["verdict"] in ("pass", "fail")
+        elif r["claim"] == "design.power":
+            assert r["verdict"] in ("adequate", "underpowered")
+        else:
+            assert r["verdict"].split(") ")[-1] in ("supported", "refuted", "inconclusive", "not measurable as stated")
+        if r["gate"] == "failed":                     # a failed gate leaves no compared verdict standing
+            assert r["verdict"].endswith("inconclusive") and r["evidence"].startswith("no power")
     info = read_results(out / "experiments_information.json")["rows"]
     toy = {r["quantity"]: r["value"] for r in info if r["g_source"] == "toy"}
     assert toy["toy[cmi_q_function_of_x]"] == 0.0
@@ -502,7 +514,7 @@ def test_capacity_rule_is_declared_and_drives_the_verdict():
     assert quick.capacity_trend == TrendRule() and quick.to_dict()["capacity_trend"]["proportional_r2"] == 0.9
     assert quick.replace(capacity_trend=TrendRule(min_seeds=2)).key() != quick.key()
     committed = Path(__file__).resolve().parent.parent / "reports/results/experiments-quick/experiments_summary.json"
-    if committed.exists():                                       # adding the rule kept the committed results' key
+    if committed.exists():                                       # the committed results are the declared preset's
         assert read_results(committed)["meta"]["config_key"] == quick.key()
     xs = (100, 200, 400, 800)
     prop = _cap({x: [1e-4 * x * (1 + 0.02 * (s - 1)) for s in range(3)] for x in xs})

@@ -96,7 +96,12 @@ def run_one(cfg: ExperimentConfig, spec: RunSpec, sets: dict[str, EvalSet], cach
     for name, out in outputs.items():
         buf = _npz_bytes(out.to_arrays())
         atomic_write_bytes(object_paths[name], buf)
-    record = {"spec": {"variant": spec.variant, "seed": spec.seed, "tag": spec.tag,
+    fields = None
+    if spec.variant == "grid-only" and spec.tag == "main":      # what the trained grid-only model can see
+        from hsgprof.experiments.fields import grid_fields
+
+        fields = grid_fields(cfg, {k: v.cpu() for k, v in model.state_dict().items()}, grow=False)
+    record = {"fields": fields, "spec": {"variant": spec.variant, "seed": spec.seed, "tag": spec.tag,
                        "overrides": dict(spec.overrides), "scene": dict(spec.scene), "key": spec.key},
               "config_key": cfg.key(), "log": log, "ap": rows, "eval_wall_s": time.perf_counter() - t0}
     atomic_write_text(record_path, json.dumps(_finite(record)) + "\n")

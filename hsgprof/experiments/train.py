@@ -167,12 +167,15 @@ def train_run(cfg: ExperimentConfig, spec: RunSpec, run_dir: str | Path, conv_se
         evaluate(0)
     bar = tqdm(total=b.steps, initial=step, desc=spec.key, disable=not progress, leave=False)
     t0 = time.perf_counter()
+    # On a GPU the next batch is drawn on the CPU in a background thread while this step runs (the
+    # same (seed, step) batches as without it, so results do not depend on it).
+    batches = Prefetch(scene, b.batch_size, spec.seed, step, b.steps, enabled=device.type != "cpu")
     try:
         while step < b.steps:
             for g in opt.param_groups:
                 g["lr"] = lr_at(step, cfg)
-            images, targets, _ = scene_batch(scene, b.batch_size, (spec.seed, step))
-            images = images.to(device)
+            images, targets = batches.get(step)
+            images = images.to(device, non_blocking=True)
             targets = [{k: v.to(device) for k, v in t.items()} for t in targets]
             losses = model(images, targets)
             opt.zero_grad(set_to_none=True)
@@ -217,4 +220,41 @@ def train_run(cfg: ExperimentConfig, spec: RunSpec, run_dir: str | Path, conv_se
                 checkpoint()
     finally:
         bar.close()
+        batches.close()
     return model, log
+
+
+class Prefetch:
+    """Training batches by step; with ``enabled``, the next one is drawn in a background thread."""
+
+    def __init__(self, scene: Any, batch_size: int, seed: int, start: int, stop: int, enabled: bool) -> None:
+        self.scene, self.batch_size, self.seed, self.stop = scene, batch_size, seed, stop
+        self.pool = None
+        self.pending: dict[int, Any] = {}
+        if enabled:
+            from concurrent.futures import ThreadPoolExecutor
+
+            self.pool = ThreadPoolExecutor(1, thread_name_prefix="scene-prefetch")
+            self._submit(start)
+
+    def _draw(self, step: int) -> tuple[torch.Tensor, list[dict[str, torch.Tensor]]]:
+        images, targets, _ = scene_batch(self.scene, self.batch_size, (self.seed, step))
+        if self.pool is not None:
+            images = images.pin_memory() if torch.cuda.is_available() else images
+        return images, targets
+
+    def _submit(self, step: int) -> None:
+        if self.pool is not None and step < self.stop and step not in self.pending:
+            self.pending[step] = self.pool.submit(self._draw, step)
+
+    def get(self, step: int) -> tuple[torch.Tensor, list[dict[str, torch.Tensor]]]:
+        if self.pool is None:
+            return self._draw(step)
+        fut = self.pending.pop(step, None)
+        batch = fut.result() if fut is not None else self._draw(step)
+        self._submit(step + 1)
+        return batch
+
+    def close(self) -> None:
+        if self.pool is not None:
+            self.pool.shutdown(wait=True, cancel_futures=True)
