@@ -78,7 +78,22 @@ def bit_nll(model, sets, cfg, heads=("dense", "sparse")) -> dict[str, Any]:
 
 
 def one_pilot(preset: str, name: str, seed: int, budget: dict[str, Any]) -> dict[str, Any]:
-    """Train one pilot run (own process), logging the bit NLL at every evaluation point."""
+    """Train one pilot run (own process), logging the bit NLL at every evaluation point; a finished
+    run is kept under reports/cache/pilots/ (git-ignored) and reused by a rerun with the same key."""
+    import json
+
+    cfg = pilot_config(preset, **budget)
+    cache = Path("reports/cache/pilots") / f"{preset}-{cfg.key()}-{name}-s{seed}.json"
+    if cache.exists():
+        return json.loads(cache.read_text())
+    res = _train_pilot(preset, name, seed, budget)
+    from hsgprof.results import atomic_write_text
+
+    atomic_write_text(cache, json.dumps(res) + "\n")
+    return res
+
+
+def _train_pilot(preset: str, name: str, seed: int, budget: dict[str, Any]) -> dict[str, Any]:
     import torch
 
     from hsgprof.experiments.runner import eval_sets
@@ -150,7 +165,7 @@ def design_fields(preset: str) -> dict[str, Any]:
 
     torch.set_num_threads(1)
     cfg = get_preset(preset)
-    return grid_fields(cfg, weights=None, seed=0)
+    return grid_fields(cfg, seed=0)
 
 
 def main(argv: list[str]) -> int:
@@ -172,10 +187,9 @@ def main(argv: list[str]) -> int:
     t0 = time.perf_counter()
     jobs = [(preset, name, s, budget) for s in seeds for name in PILOTS]
     with ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn")) as pool:
-        fields_job = pool.submit(design_fields, preset)
+        fields = pool.submit(design_fields, preset).result()           # first: a fault shows before any run
         runs = list(pool.map(one_pilot, *zip(*jobs)))
         phases = [pool.submit(step_phases, preset, v).result() for v in ("grid-only", "hybrid")]
-        fields = fields_job.result()
     wall = time.perf_counter() - t0
 
     rows = []

@@ -412,7 +412,8 @@ def test_parent_progress_advances_as_worker_runs_finish(capsys):
 def test_cli_config_and_errors(capsys, tmp_path):
     assert main(["experiments", "config", "quick"]) == 0
     cfg = json.loads(capsys.readouterr().out)
-    assert cfg["name"] == "quick" and cfg["seeds"] == [0, 1, 2] and len(cfg["variants"]) == 3
+    assert cfg["name"] == "quick" and cfg["seeds"] == [0, 1] and len(cfg["variants"]) == 3
+    assert [c["name"] for c in cfg["controls"]] == ["positive", "negative"] and cfg["gate"]["positive_within"] == 0.1
     assert main(["experiments", "config", "nope"]) == 2
     assert "unknown experiment preset" in capsys.readouterr().err
     assert main(["experiments", "summary", str(tmp_path)]) == 2
@@ -433,11 +434,12 @@ def test_cli_summary_prints_verdicts(smoke_results, capsys):
 def test_presets_declare_everything_up_front():
     quick, full = get_preset("quick"), get_preset("full")
     assert quick.key() != full.key() and quick.key() == get_preset("quick").key()
-    assert len(quick.seeds) >= 3 and set(quick.variants) == {"hybrid", "grid-only", "sparse-only"}
+    assert len(quick.seeds) >= 2 and set(quick.variants) == {"hybrid", "grid-only", "sparse-only"}
+    assert quick.power.pilot and quick.val_scene.key_gap > 0 and {c.expect for c in quick.controls} == {"floor", "ln2"}
     assert quick.replace(convergence_target=0.4).key() != quick.key()
     d = quick.to_dict()
     for k in ("train_scene", "budget", "convergence_target", "spike_mad", "collapse_ratio", "hybrid_entropy_head",
-              "capacity", "prob_eps"):
+              "capacity", "prob_eps", "controls", "gate", "power", "design"):
         assert k in d
 
 

@@ -4,13 +4,20 @@ Everything an experiment's outcome could be tuned on lives in one frozen datacla
 every results file (and hashed into the cache key) before any model is trained. Presets:
 
 * ``smoke``: a few dozen steps, one seed; for tests and notebooks that must finish in seconds.
-* ``quick``: the CPU default (three variants × three seeds, 64×64 scenes, hsgdet-tiny);
-  the budget, the token scales, the gradient clip and the convergence target were set from
-  feasibility runs of the hybrid alone (``analyses/experiments_feasibility.py``: its query head
-  first detects anything after ~700–1000 steps; no head used the key within 1000 steps),
-  before any other variant was trained.
-* ``full``: a GPU run (128×128 scenes, wider model, more steps, five seeds, a per-axis
-  capacity sweep).
+* ``quick``: the CPU default, inside ``hsgprof report``: 64×256 scenes with the key more than
+  the grid-only model's effective receptive field away from every object, hsgdet-tiny, three
+  variants and two controls × two seeds. Its budget was set by the pilots
+  (``analyses/experiments_pilots.py``: the positive control must reach the gate's floor, the
+  negative control must stay at ln 2; the hybrid alone is logged) before any compared run; the
+  token scales, clip and convergence target come from the earlier feasibility runs of the hybrid
+  alone (``analyses/experiments_feasibility.py``).
+* ``full``: the GPU preset, one command (``hsgprof experiments gpu``) sized to finish in six
+  minutes on one H100/H200 with 16 CPU cores by a CPU-side estimate
+  (``analyses/experiments_gpu_estimate.py``): the same canvas, a wider model, more seeds and
+  steps, and a capacity sweep over N and decoder layers.
+
+Declared with each preset: the controls, the validity gate, the power plan (which pilot results
+it rests on) and the receptive-field design rule (:class:`Design`).
 """
 
 from __future__ import annotations
@@ -294,7 +301,9 @@ QUICK_SCENE = SceneConfig(height=64, width=256, key_gap=QUICK_GAP)
 
 def _quick() -> ExperimentConfig:
     return ExperimentConfig(
-        name="quick",
+        name="quick", seeds=(0, 1),
+        budget=Budget(steps=600, batch_size=8, lr=2e-3, warmup_steps=50, grad_every=10, eval_every=150,
+                      checkpoint_every=200),
         train_scene=QUICK_SCENE, val_scene=QUICK_SCENE,
         occlusion_scene=QUICK_SCENE.replace(min_objects=2, max_objects=6, pair_prob=1.0,
                                             overlap_levels=(0.0, 0.2, 0.4, 0.6, 0.8)),
@@ -328,7 +337,7 @@ def _full() -> ExperimentConfig:
         train_scene=QUICK_SCENE, val_scene=QUICK_SCENE,
         occlusion_scene=QUICK_SCENE.replace(min_objects=2, max_objects=6, pair_prob=1.0,
                                             overlap_levels=(0.0, 0.2, 0.4, 0.6, 0.8)),
-        n_val=1024, n_occlusion=512, n_dense_per_bin=8, n_convergence=128, bootstrap=500,
+        n_val=512, n_occlusion=256, n_dense_per_bin=4, n_convergence=128, bootstrap=500,
         capacity=tuple(Capacity(f"N{n}", n, 64, 2, 2) for n in (25, 50, 100, 200))
         + tuple(Capacity(f"L{layers}", 100, 64, 2, layers) for layers in (1, 4)),
         capacity_seeds=(0, 1, 2), controls=(POSITIVE, NEGATIVE),
