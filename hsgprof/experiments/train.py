@@ -79,12 +79,16 @@ def branch_parameters(model: torch.nn.Module) -> dict[str, list[torch.nn.Paramet
 
 
 def _norm(grads: list[torch.Tensor | None]) -> float:
-    sq = sum(float(g.detach().pow(2).sum()) for g in grads if g is not None)
-    return math.sqrt(sq)
+    """L2 norm of a list of gradients, computed on their device with one host read (no per-tensor sync)."""
+    gs = [g.detach() for g in grads if g is not None]
+    if not gs:
+        return 0.0
+    return float(torch.linalg.vector_norm(torch.stack(torch._foreach_norm(gs)).double()))
 
 
 def _cosine(a: list[torch.Tensor | None], b: list[torch.Tensor | None]) -> float:
-    dot = sum(float((x * y).sum()) for x, y in zip(a, b) if x is not None and y is not None)
+    pairs = [(x.detach(), y.detach()) for x, y in zip(a, b) if x is not None and y is not None]
+    dot = float(torch.stack([(x.double() * y.double()).sum() for x, y in pairs]).sum()) if pairs else 0.0
     na, nb = _norm(a), _norm(b)
     return dot / (na * nb) if na > 0 and nb > 0 else float("nan")
 
@@ -128,7 +132,8 @@ def train_run(cfg: ExperimentConfig, spec: RunSpec, run_dir: str | Path, conv_se
     b = cfg.budget
     device = torch.device(device)
     model = build_run_model(cfg, spec).to(device).train()
-    opt = torch.optim.AdamW(model.parameters(), lr=b.lr, weight_decay=b.weight_decay)
+    opt = torch.optim.AdamW(model.parameters(), lr=b.lr, weight_decay=b.weight_decay,
+                            foreach=device.type != "cpu" or None)     # multi-tensor kernels on a GPU
     log: dict[str, Any] = {"train": [], "grad": [], "eval": [], "wall_s": 0.0, "steps": b.steps}
     step = 0
     if resume and ckpt.exists():
