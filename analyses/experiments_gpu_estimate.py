@@ -10,15 +10,18 @@ Measured here, per variant of the preset (one training step, batch and canvas of
 * ``syncs``: device→host synchronisations (``.item()``/``float()`` on tensors: scalars read back),
   and Hungarian matchings (scipy on the CPU; the cost matrix is copied to the host per image);
 * ``gemm_flops``: matmul/conv FLOPs of the step (FlopCounterMode, 2 FLOPs per multiply-add);
-* ``data_s``: CPU seconds to draw one batch of scenes (median; with the prefetch thread it overlaps
-  the step, so it bounds the step only when it is the longer of the two).
+* ``data_s``: CPU seconds (process time, i.e. one dedicated core) to draw one batch of scenes
+  (median; with the prefetch thread it overlaps the step, so it bounds the step only when it is
+  the longer of the two).
+Step counts come from ``train_run`` itself (logging included), with the optimiser's multi-tensor
+kernels as on a GPU.
 Also measured: the CPU seconds to evaluate one run (AP on every set, per-object outputs), and to
 write the results tables (from the quick set's own record, scaled by the number of runs).
 
 Model (per worker process, P workers sharing one GPU, ``DEFAULT_WORKERS``):
     t_host  = ops · LAUNCH_S + syncs · SYNC_S + matchings · MATCH_S       (CPU side of a step)
     t_gpu   = ops · KERNEL_S + gemm_flops / GPU_FLOPS                     (GPU busy time of a step)
-    t_step  = max(t_host, data_s)                                         (prefetch overlaps data)
+    t_step  = t_host + data_s          (the prefetch thread shares the process's GIL: counted serial)
     steps/s = min(P / t_step, 1 / t_gpu)                                  (GPU time-slices the workers)
     wall    = STARTUP_S + Σ_runs steps / (steps/s) + eval (P-parallel) + results
 Usage: python analyses/experiments_gpu_estimate.py [PRESET] [out=FILE]
@@ -45,19 +48,23 @@ STARTUP_S = 45.0        # process start, imports, CUDA context per worker (paral
 DEFAULT_WORKERS = 8     # hsgprof.experiments.gpu.default_gpu_workers() on a 16-core machine
 
 
+LOGGING_SYNCS = 8       # host reads train_run makes per step for its logs (losses, 4 gradient norms, clip)
+
+
 def step_profile(cfg, variant: str) -> dict[str, Any]:
-    """ops, syncs, matchings and GEMM FLOPs of one training step of ``variant`` (CPU, real tensors)."""
+    """ops, device→host reads, matchings and GEMM FLOPs of one training step of ``variant``: the
+    forward pass with matching and losses and the backward pass counted on the CPU with real
+    tensors; the optimiser step counted with its multi-tensor kernels (what AdamW uses on a GPU;
+    its step counters stay on the host, so their reads are not device syncs); plus train_run's
+    per-step log reads (``LOGGING_SYNCS``)."""
     import scipy.optimize
     import torch
     from torch.utils._python_dispatch import TorchDispatchMode
     from torch.utils.flop_counter import FlopCounterMode
 
+    import hsgdet.matching as M
     from hsgprof.adapters.hsgdet_experiments import scene_batch
     from hsgprof.experiments.train import RunSpec, build_run_model
-
-    model = build_run_model(cfg, RunSpec(variant, 0)).train()
-    opt = torch.optim.AdamW(model.parameters(), lr=cfg.budget.lr)
-    images, targets, _ = scene_batch(cfg.train_scene, cfg.budget.batch_size, (0, 0))
 
     class Count(TorchDispatchMode):
         def __init__(self):
@@ -71,54 +78,57 @@ def step_profile(cfg, variant: str) -> dict[str, Any]:
                 self.syncs += 1
             return func(*args, **(kwargs or {}))
 
-    calls = {"n": 0}
+    model = build_run_model(cfg, RunSpec(variant, 0)).train()
+    opt = torch.optim.AdamW(model.parameters(), lr=cfg.budget.lr, foreach=True)
+    images, targets, _ = scene_batch(cfg.train_scene, cfg.budget.batch_size, (0, 0))
     real = scipy.optimize.linear_sum_assignment
+    calls = {"n": 0}
 
     def counted(*a, **k):
         calls["n"] += 1
         return real(*a, **k)
 
-    import hsgdet.matching as M
-    patched = [m for m in (M, scipy.optimize) if getattr(m, "linear_sum_assignment", None) is real]
-    for m in patched:
-        m.linear_sum_assignment = counted
+    M.linear_sum_assignment = counted
     try:
-        counter = Count()
-        flops = FlopCounterMode(display=False)
-        with counter, flops:
+        net, flops = Count(), FlopCounterMode(display=False)
+        with net, flops:
             loss = model(images, targets)["loss"]
-            opt.zero_grad(set_to_none=True)
             loss.backward()
+        torch.nn.utils.clip_grad_norm_(list(model.parameters()), cfg.budget.grad_clip)
+        step = Count()
+        with step:
             opt.step()
+            opt.zero_grad(set_to_none=True)
     finally:
-        for m in patched:
-            m.linear_sum_assignment = real
-    return {"variant": variant, "ops": counter.ops, "syncs": counter.syncs, "matchings": calls["n"],
-            "gemm_flops": float(flops.get_total_flops())}
+        M.linear_sum_assignment = real
+    return {"variant": variant, "ops": net.ops + step.ops, "ops_forward_backward": net.ops, "ops_optimizer": step.ops,
+            "syncs": net.syncs + LOGGING_SYNCS, "matchings": calls["n"], "gemm_flops": float(flops.get_total_flops())}
 
 
 def data_time(cfg, repeats: int = 7) -> float:
+    """CPU seconds (process time: what one dedicated core spends) to draw one batch."""
     from hsgprof.adapters.hsgdet_experiments import scene_batch
 
     times = []
     for i in range(repeats):
-        t = time.perf_counter()
+        t = time.process_time()
         scene_batch(cfg.train_scene, cfg.budget.batch_size, (0, i))
-        times.append(time.perf_counter() - t)
+        times.append(time.process_time() - t)
     return float(np.median(times))
 
 
 def eval_time(cfg, variant: str = "hybrid") -> float:
-    """CPU seconds to evaluate one (untrained) run of ``variant`` on every evaluation set."""
+    """CPU seconds (process time) to evaluate one (untrained) run of ``variant`` on every evaluation set;
+    on the GPU the network's share of it is faster, so this bounds it from above."""
     from hsgprof.experiments.evaluate import make_eval_sets
     from hsgprof.experiments.runner import evaluate_run
     from hsgprof.experiments.train import RunSpec, build_run_model
 
     sets = make_eval_sets(cfg)
     model = build_run_model(cfg, RunSpec(variant, 0))
-    t = time.perf_counter()
+    t = time.process_time()
     evaluate_run(model, RunSpec(variant, 0), sets, cfg)
-    return time.perf_counter() - t
+    return time.process_time() - t
 
 
 def estimate(profiles: dict[str, dict[str, Any]], data_s: float, runs: dict[str, int], steps: int,
@@ -130,12 +140,13 @@ def estimate(profiles: dict[str, dict[str, Any]], data_s: float, runs: dict[str,
         p = profiles[variant]
         t_host = p["ops"] * LAUNCH_S + p["syncs"] * SYNC_S + p["matchings"] * MATCH_S
         t_gpu = p["ops"] * KERNEL_S + p["gemm_flops"] / GPU_FLOPS
-        t_step = max(t_host, data_s)
+        t_step = t_host + data_s
         rate = min(workers / t_step, 1.0 / t_gpu)                   # aggregate steps/s if all workers ran this variant
         seconds = n_runs * steps / rate
         total_train += seconds
         per[variant] = {"runs": n_runs, "t_host_s": t_host, "t_gpu_s": t_gpu, "t_step_s": t_step,
-                        "bound": "gpu" if 1.0 / t_gpu < workers / t_step else ("data" if data_s > t_host else "host"),
+                        "bound": "gpu" if 1.0 / t_gpu < workers / t_step else ("host+data, data larger" if data_s > t_host
+                                                                                     else "host+data, host larger"),
                         "aggregate_steps_per_s": rate, "train_s": seconds}
     n_runs = sum(runs.values())
     eval_total = eval_s * n_runs / workers
@@ -169,7 +180,7 @@ def main(argv: list[str]) -> int:
     est = estimate(profiles, d_s, runs, cfg.budget.steps, e_s, results_s)
     rows = [{**profiles[v], **est["per_variant"][v]} for v in runs]
     meta = {"ESTIMATE": "model of the GPU step from CPU-side measurements; not a GPU measurement",
-            "constants": {"LAUNCH_S": LAUNCH_S, "KERNEL_S": KERNEL_S, "SYNC_S": SYNC_S, "MATCH_S": MATCH_S,
+            "constants": {"LOGGING_SYNCS": LOGGING_SYNCS, "LAUNCH_S": LAUNCH_S, "KERNEL_S": KERNEL_S, "SYNC_S": SYNC_S, "MATCH_S": MATCH_S,
                           "GPU_FLOPS": GPU_FLOPS, "STARTUP_S": STARTUP_S, "workers": DEFAULT_WORKERS},
             "data_s_per_batch": d_s, "eval_s_per_run_cpu": e_s, "results_s_quick_scaled": results_s,
             "results_s_quick": q_results_s, "estimate": {k: v for k, v in est.items() if k != "per_variant"},

@@ -185,3 +185,26 @@ def test_same_run_twice_is_bitwise_identical(tmp_path):
     for (k, x), y in zip(a.state_dict().items(), b.state_dict().values()):
         assert torch.equal(x, y), k
     assert [r["loss"] for r in la["train"]] == [r["loss"] for r in lb["train"]]
+
+
+def test_claims_read_gpu_experiment_results_first(tmp_path):
+    """A GPU measurement folder's experiments/ wins over the quick results; without one, quick is used."""
+    from hsgprof.claims.measures import MEASURES
+    from hsgprof.report.store import ResultsStore
+    from hsgprof.results import write_results
+
+    def summary(value, folder):
+        row = {"claim": "theorem.entropy", "measurement": "entropy_difference", "value": value, "ci_low": value - 0.01,
+               "ci_high": value + 0.01, "unit": "nats", "verdict": "supported", "evidence": "e", "gate": "passed"}
+        return write_results(folder / "experiments_summary.json", "experiments.summary", [row],
+                             meta={"config_name": folder.name, "gate": {"passed": True}})
+
+    quick = summary(0.1, tmp_path / "quick")
+    gpu_dir = tmp_path / "measurements" / "nvidia-h200-2099-01-01" / "experiments"
+    summary(0.3, gpu_dir)
+    store = ResultsStore()
+    store.add_files([quick])
+    assert MEASURES["entropy_difference"](store).value == pytest.approx(-0.1)       # ledger sign: hybrid − grid
+    store.add_measurements(tmp_path / "measurements")
+    m = MEASURES["entropy_difference"](store)
+    assert m.value == pytest.approx(-0.3) and "experiments" in m.source and "validity gate passed" in m.device

@@ -21,7 +21,6 @@ Checkpoints (model, optimiser, step, logs) are written atomically and read with
 from __future__ import annotations
 
 import io
-import math
 import time
 from dataclasses import dataclass
 from pathlib import Path

@@ -20,7 +20,7 @@ import pandas as pd
 import torch
 from torch import nn
 
-from .effective import effective_radius, gradient_maps, mass_within
+from .effective import effective_radius, gradient_maps
 from .theoretical import Levels, Support, centre_cell, supports
 
 DEFAULT_SHARE = 0.95
