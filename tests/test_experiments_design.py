@@ -208,3 +208,27 @@ def test_claims_read_gpu_experiment_results_first(tmp_path):
     store.add_measurements(tmp_path / "measurements")
     m = MEASURES["entropy_difference"](store)
     assert m.value == pytest.approx(-0.3) and "experiments" in m.source and "validity gate passed" in m.device
+
+
+def test_declared_presets_rest_on_the_committed_pilots():
+    """The quick budget is the one the pilots passed the gate with; the GPU preset's seeds and
+    validation size detect |Δ| ≥ δ by the pilots' variances (the power plan written into the config)."""
+    from pathlib import Path
+
+    from hsgprof.results import read_results
+
+    quick, full = get_preset("quick"), get_preset("full")
+    root = Path(__file__).resolve().parent.parent
+    assert quick.power.pilot == full.power.pilot
+    doc = read_results(root / quick.power.pilot, "experiments.pilots")
+    meta = doc["meta"]
+    b = meta["budget"]
+    assert (b["steps"], b["batch_size"], b["lr"]) == (quick.budget.steps, quick.budget.batch_size, quick.budget.lr)
+    assert meta["gate"]["positive_pass"] and meta["gate"]["negative_pass"]
+    assert meta["key_gap"] == quick.val_scene.key_gap
+    assert quick.val_scene.key_gap > max(lv["effective_radius"] for lv in meta["fields"]["levels"])
+    sig = meta["pooled"]
+    objects_per_image = meta["objects_per_run"] / (doc["provenance"]["config"]["n_val"] // 2)
+    m_full = int(objects_per_image * full.n_val // 2)
+    pw = full.power
+    assert P.mdd(len(full.seeds), sig["sigma_seed"], sig["sigma_object"], m_full, pw.alpha, pw.power) <= pw.delta

@@ -19,9 +19,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     r = esub.add_parser("run", help="train the variants, evaluate, and write tidy results with verdicts")
     mode = r.add_mutually_exclusive_group()
     mode.add_argument("--quick", dest="preset", action="store_const", const="quick",
-                      help="the CPU quick set (default): 3 variants × 3 seeds, 64×64 scenes")
+                      help="the CPU quick set (default): 3 variants + 2 controls × 2 seeds, 64×256 scenes")
     mode.add_argument("--full", dest="preset", action="store_const", const="full",
-                      help="the GPU set: 128×128 scenes, wider model, 10k steps, 5 seeds, capacity sweep per axis")
+                      help="the GPU preset (full) here; on a GPU machine prefer 'hsgprof experiments gpu'")
     mode.add_argument("--preset", dest="preset", help="a named preset: smoke, quick, full")
     r.add_argument("--out", default=None, help="results folder (default reports/results/experiments-<preset>)")
     r.add_argument("--cache", default=None, help="run cache (default $HSGPROF_CACHE/experiments or "
