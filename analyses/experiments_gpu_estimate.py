@@ -18,7 +18,7 @@ kernels as on a GPU.
 Also measured: the CPU seconds to evaluate one run (AP on every set, per-object outputs), and to
 write the results tables (from the quick set's own record, scaled by the number of runs).
 
-Model (per worker process, P workers sharing one GPU, ``DEFAULT_WORKERS``):
+Model (per worker process, P workers sharing one GPU, P = default_gpu_workers(GPU_HOST_CORES)):
     t_host  = ops · LAUNCH_S + syncs · SYNC_S + matchings · MATCH_S       (CPU side of a step)
     t_gpu   = ops · KERNEL_S + gemm_flops / GPU_FLOPS                     (GPU busy time of a step)
     t_step  = t_host + data_s          (the prefetch thread shares the process's GIL: counted serial)
@@ -45,7 +45,7 @@ SYNC_S = 50e-6          # one device→host round trip
 MATCH_S = 150e-6        # one scipy Hungarian matching of a small cost matrix, host side
 GPU_FLOPS = 20e12       # sustained FLOP/s on small fp32 convs and matmuls (far below the H200's peak)
 STARTUP_S = 45.0        # process start, imports, CUDA context per worker (parallel), eval-set generation
-DEFAULT_WORKERS = 8     # hsgprof.experiments.gpu.default_gpu_workers() on a 16-core machine
+GPU_HOST_CORES = 16     # the GPU machine's CPU cores (workers: hsgprof.experiments.gpu.default_gpu_workers)
 
 
 LOGGING_SYNCS = 8       # host reads train_run makes per step for its logs (losses, 4 gradient norms, clip)
@@ -132,8 +132,11 @@ def eval_time(cfg, variant: str = "hybrid") -> float:
 
 
 def estimate(profiles: dict[str, dict[str, Any]], data_s: float, runs: dict[str, int], steps: int,
-             eval_s: float, results_s: float, workers: int = DEFAULT_WORKERS) -> dict[str, Any]:
+             eval_s: float, results_s: float, workers: int | None = None) -> dict[str, Any]:
     """The model in the module docstring; every term reported."""
+    from hsgprof.experiments.gpu import default_gpu_workers
+
+    workers = workers or default_gpu_workers(GPU_HOST_CORES)
     per = {}
     total_train = 0.0
     for variant, n_runs in runs.items():
@@ -178,13 +181,16 @@ def main(argv: list[str]) -> int:
     q_results_s = quick["wall_s_this_invocation"] - (quick.get("training_invocation") or {}).get("wall_s_to_records", 0.0)
     results_s = max(q_results_s, 0.0) * len(specs) / max(quick["n_runs"], 1)
     est = estimate(profiles, d_s, runs, cfg.budget.steps, e_s, results_s)
+    from hsgprof.experiments.fields import grid_fields
+
+    fields = grid_fields(cfg, grow=False)            # the design check of this preset's (wider) grid-only model
     rows = [{**profiles[v], **est["per_variant"][v]} for v in runs]
     meta = {"ESTIMATE": "model of the GPU step from CPU-side measurements; not a GPU measurement",
             "constants": {"LOGGING_SYNCS": LOGGING_SYNCS, "LAUNCH_S": LAUNCH_S, "KERNEL_S": KERNEL_S, "SYNC_S": SYNC_S, "MATCH_S": MATCH_S,
-                          "GPU_FLOPS": GPU_FLOPS, "STARTUP_S": STARTUP_S, "workers": DEFAULT_WORKERS},
+                          "GPU_FLOPS": GPU_FLOPS, "STARTUP_S": STARTUP_S, "GPU_HOST_CORES": GPU_HOST_CORES},
             "data_s_per_batch": d_s, "eval_s_per_run_cpu": e_s, "results_s_quick_scaled": results_s,
             "results_s_quick": q_results_s, "estimate": {k: v for k, v in est.items() if k != "per_variant"},
-            "loadavg": list(os.getloadavg())}
+            "fields": fields, "loadavg": list(os.getloadavg())}
     write_results(out, "experiments.gpu_estimate", rows, config=cfg.to_dict(), meta=meta,
                   command="python analyses/experiments_gpu_estimate.py " + " ".join(argv))
     for r in rows:
