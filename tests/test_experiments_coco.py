@@ -28,7 +28,7 @@ def tiny_config():
     """The smoke preset cut to seconds (3 variants, one seed, 6 steps)."""
     return get_preset("smoke").replace(
         name="tiny", budget=Budget(steps=6, batch_size=4, warmup_steps=2, grad_every=3, eval_every=6, checkpoint_every=6),
-        n_convergence=2, bootstrap=20, capacity=())
+        n_convergence=2, bootstrap=20, capacity=(), controls=())
 
 
 @pytest.fixture()

@@ -29,10 +29,11 @@ TIMING_META = ("wall_s_this_invocation", "train_wall_s_sum", "eval_wall_s_sum", 
 
 def tiny_config():
     """The smoke preset cut to seconds: 3 variants, one seed, 8 steps (checkpoints at 4 and 8),
-    small evaluation sets, no capacity sweep."""
+    small evaluation sets, no capacity sweep, no controls."""
     return get_preset("smoke").replace(
         name="tiny", budget=Budget(steps=8, batch_size=4, warmup_steps=2, grad_every=4, eval_every=8, checkpoint_every=4),
-        n_val=8, n_occlusion=8, n_dense_per_bin=1, n_convergence=4, bootstrap=20, capacity=(), dense_counts=((1, 5),))
+        n_val=8, n_occlusion=8, n_dense_per_bin=1, n_convergence=4, bootstrap=20, capacity=(), controls=(),
+        dense_counts=((1, 5),))
 
 
 def read_tables(folder):

@@ -45,8 +45,9 @@ NO_FLOOR = ("no known H(Y|X) for this data: each NLL is only an upper bound, so 
 
 def with_data(cfg: ExperimentConfig, source: CocoSource) -> ExperimentConfig:
     """The preset's declared experiment on a COCO source: the same variants, seeds, budget, metrics
-    and NLL rules; no capacity sweep (its Δ ∝ capacity question is asked of the synthetic data)."""
-    return cfg.replace(name=f"{cfg.name}-coco", data=source, capacity=())
+    and NLL rules; no capacity sweep and no controls (their questions, Δ ∝ capacity and whether
+    the key can be learned, are asked of the synthetic scenes)."""
+    return cfg.replace(name=f"{cfg.name}-coco", data=source, capacity=(), controls=())
 
 
 # ----------------------------------------------------------------------------- evaluation

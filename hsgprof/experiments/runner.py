@@ -20,7 +20,6 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from hsgprof.errors import HsgprofError
-from hsgprof.adapters.hsgdet_experiments import get_config
 from hsgprof.experiments.config import ExperimentConfig, get_preset
 from hsgprof.experiments.evaluate import MODES_BY_VARIANT, EvalSet, ObjectOutputs, ap_rows, make_eval_sets, \
     object_outputs
@@ -39,10 +38,11 @@ def default_cache_dir() -> Path:
 
 
 def run_specs(cfg: ExperimentConfig) -> list[RunSpec]:
-    """Every training run the config declares: variants × seeds, then the capacity sweep."""
+    """Every training run the config declares: variants × seeds, the controls × seeds, then the capacity sweep."""
     specs = [RunSpec(v, s) for s in cfg.seeds for v in cfg.variants]
+    specs += [RunSpec(c.variant, s, tag=c.tag, overrides=c.model, scene=c.scene) for s in cfg.seeds for c in cfg.controls]
     if "hybrid" in cfg.variants:
-        default = _default_capacity(cfg)
+        default = cfg.default_capacity()
         for cap in cfg.capacity:
             if cap.overrides() == default:
                 continue                                     # the main hybrid runs are this point
@@ -52,32 +52,36 @@ def run_specs(cfg: ExperimentConfig) -> list[RunSpec]:
     return specs
 
 
-def _default_capacity(cfg: ExperimentConfig) -> dict[str, int]:
-    mc = get_config(cfg.preset, **cfg.model_kwargs())
-    return {"num_queries": mc.num_queries, "num_tokens": mc.num_tokens, "decoder_heads": mc.decoder_heads,
-            "decoder_layers": mc.decoder_layers}
-
-
-def _record_paths(run_dir: Path, names: tuple[str, ...] = OBJECT_SETS) -> tuple[Path, dict[str, Path]]:
+def _record_paths(run_dir: Path, spec: RunSpec | None = None, names: tuple[str, ...] | None = None
+                  ) -> tuple[Path, dict[str, Path]]:
+    if names is None:
+        names = ("val",) if spec is not None and spec.is_control else OBJECT_SETS
     return run_dir / "record.json", {s: run_dir / f"objects_{s}.npz" for s in names}
 
 
-def _object_sets(cfg: ExperimentConfig) -> tuple[str, ...]:
-    """The per-object output sets a run of ``cfg`` saves (synthetic: val, occlusion; COCO: holdout)."""
+def _object_sets(cfg: ExperimentConfig) -> tuple[str, ...] | None:
+    """The per-object output sets a run of ``cfg`` saves when the data source decides them (COCO:
+    holdout); None for the synthetic scenes (the run spec decides)."""
     if cfg.data is not None:
         from hsgprof.experiments.coco_eval import OBJECT_SETS as COCO_SETS
 
         return COCO_SETS
-    return OBJECT_SETS
+    return None
 
 
-def eval_sets(cfg: ExperimentConfig) -> dict[str, EvalSet]:
-    """The declared evaluation sets of ``cfg``'s data source."""
-    if cfg.data is not None:
-        from hsgprof.experiments.coco_eval import coco_eval_sets
+def eval_sets(cfg: ExperimentConfig, spec: RunSpec, cache: dict | None = None) -> dict[str, EvalSet]:
+    """The evaluation sets of a run (a control's carry its scene overrides; COCO data: the held-out
+    images), built once per ``cache``."""
+    cache = {} if cache is None else cache
+    key = (cfg.key(), spec.scene)
+    if key not in cache:
+        if cfg.data is not None:
+            from hsgprof.experiments.coco_eval import coco_eval_sets
 
-        return coco_eval_sets(cfg)
-    return make_eval_sets(cfg)
+            cache[key] = coco_eval_sets(cfg)
+        else:
+            cache[key] = make_eval_sets(cfg, spec.scene)
+    return cache[key]
 
 
 def evaluate_run(model: Any, spec: RunSpec, sets: dict[str, EvalSet], cfg: ExperimentConfig
@@ -91,6 +95,8 @@ def evaluate_run(model: Any, spec: RunSpec, sets: dict[str, EvalSet], cfg: Exper
     modes = MODES_BY_VARIANT[spec.variant]
     rows = []
     rows += ap_rows(model, sets["val"], modes, cfg, "overall")
+    if spec.is_control:                        # a control answers one question: the bit NLL on val
+        return rows, {"val": object_outputs(model, sets["val"].scenes, "val")}
     rows += ap_rows(model, sets["val"], modes, cfg, "occlusion")
     rows += ap_rows(model, sets["occlusion"], modes, cfg, "occlusion")
     rows += ap_rows(model, sets["dense"], modes, cfg, "density")
@@ -102,9 +108,9 @@ def run_one(cfg: ExperimentConfig, spec: RunSpec, sets: dict[str, EvalSet], cach
             progress: bool = True, device: str = "cpu") -> dict[str, Any]:
     """Train and evaluate one run, or load it when it is already finished; returns its record."""
     run_dir = cache / spec.key
-    record_path, object_paths = _record_paths(run_dir, _object_sets(cfg))
+    record_path, object_paths = _record_paths(run_dir, spec, _object_sets(cfg))
     if resume and record_path.exists() and all(p.exists() for p in object_paths.values()):
-        return load_record(run_dir, _object_sets(cfg))
+        return load_record(run_dir)
     if not resume and run_dir.exists():
         for p in run_dir.iterdir():
             p.unlink()
@@ -114,11 +120,17 @@ def run_one(cfg: ExperimentConfig, spec: RunSpec, sets: dict[str, EvalSet], cach
     for name, out in outputs.items():
         buf = _npz_bytes(out.to_arrays())
         atomic_write_bytes(object_paths[name], buf)
-    record = {"spec": {"variant": spec.variant, "seed": spec.seed, "tag": spec.tag,
-                       "overrides": dict(spec.overrides), "key": spec.key},
+    fields = None
+    if spec.variant == "grid-only" and spec.tag == "main":      # what the trained grid-only model can see
+        from hsgprof.experiments.fields import grid_fields
+
+        fields = grid_fields(cfg, {k: v.cpu() for k, v in model.state_dict().items()}, grow=False)
+    record = {"fields": fields, "spec": {"variant": spec.variant, "seed": spec.seed, "tag": spec.tag,
+                       "overrides": dict(spec.overrides), "scene": dict(spec.scene), "key": spec.key},
+              "object_sets": list(object_paths),
               "config_key": cfg.key(), "log": log, "ap": rows, "eval_wall_s": time.perf_counter() - t0}
     atomic_write_text(record_path, json.dumps(_finite(record)) + "\n")
-    return load_record(run_dir, _object_sets(cfg))
+    return load_record(run_dir)
 
 
 def _npz_bytes(arrays: dict[str, np.ndarray]) -> bytes:
@@ -149,13 +161,16 @@ def _unfinite(x: Any) -> Any:
     return x
 
 
-def load_record(run_dir: Path, names: tuple[str, ...] = OBJECT_SETS) -> dict[str, Any]:
+def load_record(run_dir: Path) -> dict[str, Any]:
     """A finished run's record with its per-object outputs (``record["objects"][set]``)."""
-    record_path, object_paths = _record_paths(Path(run_dir), names)
+    record_path = Path(run_dir) / "record.json"
     try:
         record = json.loads(record_path.read_text())
     except (OSError, json.JSONDecodeError) as exc:
         raise HsgprofError(f"run record {str(record_path)!r} cannot be read ({exc}); delete the folder to rerun") from None
+    sp = record["spec"]
+    names = tuple(record["object_sets"]) if record.get("object_sets") else None
+    _, object_paths = _record_paths(Path(run_dir), RunSpec(sp["variant"], sp["seed"], sp["tag"]), names)
     record["log"] = {k: (_unfinite(v) if isinstance(v, list) else v) for k, v in record["log"].items()}
     record["ap"] = _unfinite(record["ap"])
     record["objects"] = {}
@@ -169,7 +184,7 @@ def load_record(run_dir: Path, names: tuple[str, ...] = OBJECT_SETS) -> dict[str
 # the cores are used by running several runs at once (tiny models scale badly across threads,
 # and oversubscribed OpenMP threads slowed a training step 25× on a shared 2-core machine).
 THREADS_PER_RUN = 1
-_WORKER_SETS: dict[str, dict[str, EvalSet]] = {}
+_WORKER_SETS: dict = {}
 
 
 def _worker(cfg: ExperimentConfig, spec: RunSpec, cache: Path, resume: bool, device: str,
@@ -178,10 +193,8 @@ def _worker(cfg: ExperimentConfig, spec: RunSpec, cache: Path, resume: bool, dev
     import torch
 
     torch.set_num_threads(THREADS_PER_RUN)
-    if cfg.key() not in _WORKER_SETS:
-        _WORKER_SETS[cfg.key()] = eval_sets(cfg)
     t0 = time.perf_counter()
-    run_one(cfg, spec, _WORKER_SETS[cfg.key()], cache, resume, progress, device)
+    run_one(cfg, spec, eval_sets(cfg, spec, _WORKER_SETS), cache, resume, progress, device)
     return spec.key, time.perf_counter() - t0
 
 
@@ -205,8 +218,8 @@ def track_runs(results: Iterable[tuple[str, float]], total: int, progress: bool 
     return done
 
 
-def _is_done(cache: Path, spec: RunSpec, names: tuple[str, ...] = OBJECT_SETS) -> bool:
-    record_path, object_paths = _record_paths(cache / spec.key, names)
+def _is_done(cache: Path, spec: RunSpec, names: tuple[str, ...] | None = None) -> bool:
+    record_path, object_paths = _record_paths(cache / spec.key, spec, names)
     return record_path.exists() and all(p.exists() for p in object_paths.values())
 
 
@@ -259,12 +272,14 @@ def run_experiment(cfg: ExperimentConfig, out_dir: str | Path | None = None, cac
             track_runs((r for _, r in executor.imap_unordered(task, order)), len(todo), progress, on_run_done)
         finally:
             torch.set_num_threads(threads)
+            if executor.in_process:
+                _WORKER_SETS.clear()                 # sets built in this process: not kept past the call
         ran_on = executor.describe()
     finally:
         if owned:
             executor.close()
-    sets = _WORKER_SETS.pop(cfg.key(), None) or eval_sets(cfg)     # built in this process when it trained here
-    records = [load_record(cache / s.key, names) for s in specs]
+    sets = eval_sets(cfg, RunSpec("hybrid", cfg.seeds[0]))
+    records = [load_record(cache / s.key) for s in specs]
     wall = time.perf_counter() - t0
     timing_path = cache / "training_invocation.json"
     if todo:                                   # this invocation trained something: remember its wall time
