@@ -34,7 +34,8 @@ def tiny_config():
 @pytest.fixture()
 def scenes_export(tmp_path):
     """A COCO export of synthetic scenes, written by the CLI as a user would."""
-    assert main(["experiments", "data", "--out", str(tmp_path / "scenes"), "-n", "10", "--seed", "3"]) == 0
+    assert main(["experiments", "data", "--out", str(tmp_path / "scenes"), "-n", "10", "--seed", "3",
+                 "--preset", "smoke"]) == 0                      # 64×64 scenes
     return tmp_path / "scenes" / "annotations.json", tmp_path / "scenes" / "images"
 
 
