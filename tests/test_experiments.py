@@ -119,22 +119,9 @@ def test_coco_round_trip(tmp_path):
 
 def test_coco_loader_on_a_foreign_fixture(tmp_path):
     """A hand-built COCO set unlike the project's own: sparse ids, crowd, zero-width box, grey image, no annotations."""
-    from PIL import Image
+    from foreign_coco import write_foreign_coco
 
-    (tmp_path / "img").mkdir()
-    Image.fromarray(np.full((32, 48), 100, np.uint8), mode="L").save(tmp_path / "img" / "grey.png")
-    Image.fromarray(np.zeros((32, 48, 3), np.uint8)).save(tmp_path / "img" / "rgb.jpg")
-    Image.fromarray(np.zeros((32, 48, 4), np.uint8), mode="RGBA").save(tmp_path / "img" / "empty.png")
-    coco = {"images": [{"id": 7, "file_name": "grey.png", "height": 32, "width": 48},
-                       {"id": 9, "file_name": "rgb.jpg", "height": 32, "width": 48},
-                       {"id": 11, "file_name": "empty.png", "height": 32, "width": 48}],
-            "categories": [{"id": 90, "name": "toothbrush"}, {"id": 1, "name": "person"}, {"id": 3, "name": "car"}],
-            "annotations": [
-                {"id": 100, "image_id": 7, "category_id": 90, "bbox": [1, 2, 10, 5], "iscrowd": 0},
-                {"id": 101, "image_id": 7, "category_id": 1, "bbox": [0, 0, 20, 20], "iscrowd": 1},
-                {"id": 102, "image_id": 9, "category_id": 3, "bbox": [4, 4, 0, 8], "iscrowd": 0},
-                {"id": 103, "image_id": 9, "category_id": 1, "bbox": [5.5, 6.0, 3.0, 4.5]}]}
-    (tmp_path / "ann.json").write_text(json.dumps(coco))
+    _, _, coco = write_foreign_coco(tmp_path)
     with pytest.warns(UserWarning) as caught:
         ds = CocoDataset(tmp_path / "ann.json", tmp_path / "img")
     msg = str(caught[0].message)
