@@ -284,6 +284,25 @@ def test_checkpoint_of_another_config_is_refused(tmp_path):
         train_run(other, RunSpec("grid-only", 0), tmp_path, progress=False)
 
 
+def test_a_non_finite_gradient_stops_the_run_before_the_weights_change(tmp_path, monkeypatch):
+    from hsgprof.experiments import train as T
+
+    cfg = get_preset("smoke").replace(budget=Budget(steps=4, batch_size=2, warmup_steps=1, grad_every=100,
+                                                    eval_every=100, checkpoint_every=2))
+    real = torch.nn.utils.clip_grad_norm_
+    calls = []
+
+    def exploding(params, max_norm, *a, **k):              # the third step's gradient overflows
+        calls.append(1)
+        norm = real(params, max_norm, *a, **k)
+        return norm * float("inf") if len(calls) == 3 else norm
+
+    monkeypatch.setattr(torch.nn.utils, "clip_grad_norm_", exploding)
+    with pytest.raises(HsgprofError, match=r"grad_total became non-finite at step 2 .*checkpoint before"):
+        T.train_run(cfg, T.RunSpec("grid-only", 0), tmp_path, progress=False)
+    assert T.load_checkpoint(tmp_path / "checkpoint.pt")["step"] == 2
+
+
 def test_stability_detects_spikes_and_collapse():
     from hsgprof.experiments.analysis import stability_rows
 

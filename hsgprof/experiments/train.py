@@ -21,6 +21,7 @@ Checkpoints (model, optimiser, step, logs) are written atomically and read with
 from __future__ import annotations
 
 import io
+import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -214,6 +215,7 @@ def train_run(cfg: ExperimentConfig, spec: RunSpec, run_dir: str | Path, conv_se
                 row[f"grad_{short}"] = _norm([p.grad for p in groups[short]]) if groups[short] else float("nan")
             row["grad_shared"] = _norm([p.grad for p in groups["shared"]])
             row["grad_total"] = float(torch.nn.utils.clip_grad_norm_(params, b.grad_clip))
+            _check_finite(spec, step, row)                   # before the step corrupts the weights
             opt.step()
             log["train"].append(row)
             step += 1
@@ -229,6 +231,19 @@ def train_run(cfg: ExperimentConfig, spec: RunSpec, run_dir: str | Path, conv_se
         bar.close()
         batches.close()
     return model, log
+
+
+def _check_finite(spec: RunSpec, step: int, row: dict[str, Any]) -> None:
+    """A non-finite loss or gradient norm stops the run with one line, before the optimizer step.
+
+    Training on would only fail later and obscurely (NaN boxes reach the Hungarian matching). Seen on
+    flat-colour images, where BatchNorm sees zero variance and the backbone's gradient explodes.
+    """
+    bad = [k for k in ("loss", "grad_total") if not math.isfinite(row[k])]
+    if bad:
+        raise HsgprofError(f"run {spec.key}: {' and '.join(bad)} became non-finite at step {step} "
+                           f"(loss {row['loss']}, gradient norm {row['grad_total']}); the checkpoint before "
+                           "this step is intact. Check the data (e.g. flat-colour images) or lower the learning rate")
 
 
 class Prefetch:
