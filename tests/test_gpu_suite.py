@@ -172,10 +172,13 @@ def test_time_budget_skips_and_says_so(fake_cuda, monkeypatch, tmp_path, capsys)
 
 @pytest.mark.slow
 def test_dry_run_with_real_estimates_and_latency(fake_cuda, tmp_path, capsys):
-    """The whole suite, real estimator jobs in one worker process, latency timed on the CPU."""
+    """The suite's real targets eager and its real estimator jobs (one worker process), on the CPU.
+
+    (The compiled steps' CPU dry run is test_timed_steps_dry_run: Inductor compiles of hsgdet-l-sized
+    models take many minutes on a CPU.)"""
     out = tmp_path / "run"
     code = main(["gpu-suite", "--device", "cpu", "--out", str(out), "--quick", "--input", "64x96", "--jobs", "1",
-                 "--max-minutes", "10"])
+                 "--max-minutes", "10", "--sections", "latency,memory,snapshot,maxbatch"])
     assert code == 0
     lat = read_results(out / "latency.json", "latency-cuda")
     kinds = {r["kind"] for r in lat["rows"]}

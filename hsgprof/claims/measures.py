@@ -258,12 +258,14 @@ COMPILE_PREFERENCE = ("reduce-overhead", "max-autotune", "default")      # which
 def _path_rows(rows: list[dict], compiled: bool, split: bool = False, **match: Any) -> dict | None:
     """The row on the eager path (files from before paths existed are eager), or on a compiled path.
 
-    Compiled: whole-graph (``split`` False) or split at components; the first mode of
+    Eager: the suite's eager step first (its compiled steps time eager runs too, beside each
+    compile). Compiled: whole-graph (``split`` False) or split at components; the first mode of
     :data:`COMPILE_PREFERENCE` that was measured. Contiguous tensors only.
     """
     hits = [r for r in rows if all(r.get(k) == v for k, v in match.items())
             and r.get("memory_format", "contiguous") == "contiguous"]
-    if not compiled:
+    if not compiled:             # the eager step's own rows before the eager runs timed beside a compile
+        hits.sort(key=lambda r: r.get("step", "latency") != "latency")
         return next((r for r in hits if r.get("path", "eager") == "eager"), None)
     for mode in COMPILE_PREFERENCE:
         path = f"compiled:{mode}" + (",split" if split else "")

@@ -133,6 +133,7 @@ class Suite:
         self._peaks: dict[str, dict[str, Any] | None] = {}
         self.pool: Any = None
         self.futures: dict[tuple, Any] = {}
+        self.current_step = ""
         self.out.mkdir(parents=True, exist_ok=True)
         if args.resume:
             self._load_previous()
@@ -208,7 +209,7 @@ class Suite:
 
     def add_rows(self, kind: str, rows: Any, defaults: dict[str, Any] | None = None) -> None:
         """Append rows (or an error row when ``rows`` is the exception a measurement raised) and write."""
-        defaults = defaults or {}
+        defaults = {"step": self.current_step, **(defaults or {})}
         if isinstance(rows, Exception):
             rows = [{**defaults, "kind": "error", "status": f"{type(rows).__name__}: {rows}"[:300]}]
         self.rows[kind].extend({**defaults, **r} for r in rows)
@@ -387,6 +388,7 @@ class Suite:
                         self.skip("latency", [step.args], step.label, compile=self.compile_mode)
                     continue
                 self.log(f"== {step.label} (up to {budget:.0f} s)")
+                self.current_step = step.label
                 r = self.guarded(step.label, lambda: self.run_step(step, budget))
                 self.status[step.label] = "error" if isinstance(r, Exception) else "done"
         finally:

@@ -56,8 +56,8 @@ def summary_markdown(suite: Any) -> str:
                     "Largest batch on an emulated 16 GB card")
     lat = suite.rows["latency"]
     lines += _table([r for r in lat if r.get("kind") in ("end_to_end", "ratio", "vs_eager")],
-                    ("target", "path", "memory_format", "precision", "batch", "component", "median_ms", "iqr_ms",
-                     "ratio_median_of_rounds", "compile_s", "cpu_busy_fraction"),
+                    ("step", "target", "path", "memory_format", "precision", "batch", "component", "median_ms",
+                     "iqr_ms", "ratio_median_of_rounds", "compile_s", "cpu_busy_fraction"),
                     "Latency: eager and compiled, side by side")
     lines += _table([r for r in lat if r.get("kind") == "global_share"],
                     ("target", "path", "precision", "batch", "median_ms", "time_share", "flops_share"),

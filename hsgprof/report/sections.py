@@ -305,7 +305,9 @@ PATHS_NOTE = ("Paths: 'eager' is plain PyTorch; 'compiled:<mode>' is torch.compi
               "reduce-overhead adds CUDA graphs: one launch replays a captured region); 'compiled:<mode>,split' is "
               "compiled with the graph broken at every component boundary, the only compiled form whose components "
               "can be timed (nothing is fused across a boundary). Outputs of every compiled run were compared with "
-              "eager's (max |compiled − eager| within the stated tolerance × max |eager|, per output).")
+              "eager's (max |compiled − eager| within the stated tolerance × max |eager|, per output). A compiled "
+              "step times each target eager too, beside its compiled run ('step' column); the eager verdicts read "
+              "the eager step.")
 
 
 def _latency_verdicts(store) -> pd.DataFrame:
@@ -318,7 +320,8 @@ def _latency_verdicts(store) -> pd.DataFrame:
 
 def _formatted(df: pd.DataFrame, keep: tuple[str, ...], digits: int = 3) -> pd.DataFrame:
     """The ``keep`` columns present in ``df``; numbers printed with :func:`num` (labels left as they are)."""
-    labels = ("target", "path", "memory_format", "precision", "batch", "component", "outputs_equal", "sdpa_text",
+    labels = ("step", "target", "path", "memory_format", "precision", "batch", "component", "outputs_equal",
+              "sdpa_text",
               "graphs", "compiled_regions", "graph_breaks", "kernels")
     t = df[[c for c in keep if c in df]].copy()
     for col in t.columns:
@@ -352,12 +355,12 @@ def latency_section(store) -> list[Block]:
                       + (PATHS_NOTE + " " if compiled else "No compiled run is in this file: the compiled "
                          "claims are not measured on a GPU. ") + _provenance_line(lat, store.path_of(lat))),
             Table(_formatted(df[df["kind"] == "end_to_end"],
-                             ("target", "path", "memory_format", "precision", "batch", "median_ms", "iqr_ms",
+                             ("step", "target", "path", "memory_format", "precision", "batch", "median_ms", "iqr_ms",
                               "throughput_img_s", "compile_s", "cpu_busy_fraction")),
                   f"End-to-end latency (ms; compile_s: seconds to compile, never in the latency; cpu_busy_fraction: "
                   f"share of all host CPUs busy while timing; {where})"),
             Table(_formatted(df[df["kind"].isin(["ratio", "vs_eager"])],
-                             ("target", "path", "memory_format", "precision", "batch", "component",
+                             ("step", "target", "path", "memory_format", "precision", "batch", "component",
                               "ratio_median_of_rounds", "ratio_q1", "ratio_q3")),
                   "Latency ratios measured in the same run (median of per-round ratios, IQR): to yolov8l-ref on the "
                   f"same path, and to the same target's eager run ({where})"),

@@ -77,7 +77,9 @@ def compiling() -> Iterator[None]:
     """While first calls compile: a recompile limit several presets of one class fit under."""
     import torch._dynamo
 
-    with torch._dynamo.config.patch(recompile_limit=max(RECOMPILE_LIMIT, torch._dynamo.config.recompile_limit)):
+    cfg = torch._dynamo.config
+    name = "recompile_limit" if hasattr(cfg, "recompile_limit") else "cache_size_limit"   # older torch
+    with cfg.patch(**{name: max(RECOMPILE_LIMIT, getattr(cfg, name))}):
         yield
 
 
