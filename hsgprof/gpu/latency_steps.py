@@ -56,7 +56,8 @@ def _log_rows(suite: Any, rows: list[dict[str, Any]]) -> None:
             suite.log(f"  {r['target']} compile: {r['compile_s']:.1f} s, {r['graphs']} graphs, {r['graph_breaks']} "
                       f"breaks, outputs equal eager: {r['outputs_equal']} (max rel diff {r['max_rel_diff']:.2e})")
         elif r["kind"] == "attention":
-            suite.log(f"  {r['target']} [{r['path']}] attention: {r['sdpa_text']}")
+            unfused = " (NOT a fused kernel)" if "unfused" in r["sdpa_text"] else ""
+            suite.log(f"  {r['target']} [{r['path']}, {r['memory_format']}] attention: {r['sdpa_text']}{unfused}")
 
 
 def section_latency(suite: Any, budget: float) -> None:
