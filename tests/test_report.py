@@ -364,7 +364,8 @@ def test_without_gpu_latency_claims_say_not_measured_beside_the_cpu_estimate(com
     tmp, written, pages, md = committed_report
     first = _squash("".join(_body(pages)))
     audit = {r["claim"]: r["measured"] for r in read_results(tmp / "in" / "count_seed_audit.json")["rows"]}
-    ratio = audit["HSG-Det at 640²"] / audit["640² premise: 'YOLO-l scale' FLOPs"]
+    ratio = audit["Total FLOPs @1080p (native)"] / (audit["640² premise: 'YOLO-l scale' FLOPs"]
+                                                    * audit["Same ratio, YOLOv8-l reference"])     # at 1080×1920
     by_id = {v["id"]: v for v in read_results(written["verdicts"], "report.verdicts")["rows"]}
     for cid, estimate in (("latency.near_yolo_l", ratio), ("share.global_time", None),
                           ("latency.near_yolo_l.compiled", ratio), ("share.global_time.compiled", None)):
