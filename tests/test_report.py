@@ -512,3 +512,17 @@ def test_compiled_latency_claims_read_the_compiled_rows(tmp_path, compiled):
         assert "compiled:<mode>,split" in latency and "latency.near_yolo_l.compiled" in latency
     else:
         assert ratio["verdict"] == NOT_MEASURED and share["verdict"] == NOT_MEASURED
+
+
+def test_latency_headline_shows_each_path_once(tmp_path):
+    """The headline figure: eager from the eager step (not the eager runs beside a compile), compiled beside it."""
+    from hsgprof.report import headlines
+    from hsgprof.report.store import load_store
+
+    folder = _gpu_folder(tmp_path, compiled=True)
+    (tmp_path / "empty").mkdir()
+    drawn = headlines._latency(load_store(tmp_path / "empty", folder.parent))
+    labels = [t.get_text() for t in drawn.figure.axes[0].get_yticklabels()]
+    assert labels.count("hsgdet-l fp16-amp b1") == 1 and "hsgdet-l fp16-amp b1 reduce-overhead" in labels
+    shares = [t.get_text() for t in drawn.figure.axes[1].get_yticklabels()]
+    assert "fp16-amp b1 reduce-overhead" in shares
