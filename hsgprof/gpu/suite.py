@@ -136,54 +136,10 @@ class Suite:
         self.current_step = ""
         self.out.mkdir(parents=True, exist_ok=True)
         if args.resume:
-            self._load_previous()
+            from hsgprof.gpu.resume import load_previous
+
+            load_previous(self)
         self._log = open(self.out / "suite.log", "a", encoding="utf-8")
-
-    # -------------------------------------------------------------------------- resume
-    def _load_previous(self) -> None:
-        """``--resume``: the rows already in the folder, and the compile times they record."""
-        from hsgprof.results import read_results
-
-        for kind, (name, result_kind) in FILES.items():
-            if (self.out / name).is_file():
-                doc = read_results(self.out / name, result_kind)
-                self.rows[kind] = list(doc["rows"])
-                self.meta[kind] = {**(doc.get("meta") or {}),
-                                   "earlier_runs": [*(doc.get("meta") or {}).get("earlier_runs", []),
-                                                    doc["provenance"]["command"]]}
-        for r in self.rows["latency"]:
-            if r.get("kind") == "compile" and r.get("compile_s"):
-                self.compile_times.setdefault(r["target"], []).append(r["compile_s"])
-
-    def already_done(self, step: Step) -> bool:
-        """With ``--resume``: whether the folder already holds this step's measurements."""
-        if not self.args.resume:
-            return False
-        lat = [r for r in self.rows["latency"] if r.get("kind") == "end_to_end"]
-        if step.section == "latency":
-            return any(r.get("path", "eager") == "eager" for r in lat)
-        if step.section == "compiled":
-            return any(r.get("path") == f"compiled:{self.compile_mode}" and (r.get("precision"), r.get("batch"))
-                       == step.args for r in lat)
-        if step.section == "profile":
-            return any(str(r.get("path", "")).endswith(",split") for r in self.rows["profile"])
-        if step.section == "snapshot":
-            return (self.out / "snapshot_hsgdet-l_inference_b1.pickle").is_file()
-        return any(r.get("status") == "ok" for r in self.rows[step.section])
-
-    def forget_skipped(self, step: Step) -> None:
-        """Before a step runs again: drop the rows that said it was skipped or failed."""
-        kind = step.section if step.section in ("memory", "maxbatch") else "latency"
-
-        def stale(r: dict[str, Any]) -> bool:
-            failed = r.get("kind") in ("skipped", "error") or str(r.get("status", "")).startswith(
-                ("skipped", "measurement failed"))
-            if step.section == "compiled":
-                return failed and r.get("compile") == self.compile_mode and (r.get("precision"), r.get("batch")) \
-                    == step.args
-            return failed and (step.section != "latency" or "compile" not in r)
-
-        self.rows[kind] = [r for r in self.rows[kind] if not stale(r)]
 
     # -------------------------------------------------------------------------- helpers
     def log(self, msg: str) -> None:
@@ -369,17 +325,18 @@ class Suite:
 
     def run(self) -> int:
         from hsgprof.gpu.estimates import stop_pool
+        from hsgprof.gpu.resume import already_done, forget_skipped
         from hsgprof.gpu.summary import summary_markdown
 
         self.setup()
         try:
             for i, step in enumerate(self.plan):
-                if self.already_done(step):
+                if self.args.resume and already_done(self, step):
                     self.log(f"{step.label}: already measured in {self.out.name} (--resume)")
                     self.status[step.label] = "done earlier"
                     continue
                 if self.args.resume:
-                    self.forget_skipped(step)
+                    forget_skipped(self, step)
                 budget = self.step_budget(i)
                 if budget < 5:
                     self.log(f"{step.label}: skipped (time budget: {max(self.remaining(), 0):.0f} s left)")
