@@ -31,6 +31,11 @@ class ComponentMap:
     components: tuple[Component, ...]
     groups: tuple[str, ...] = field(default=())
 
+    @classmethod
+    def top_level(cls, model: nn.Module) -> "ComponentMap":
+        """A map for a model without an adapter: each top-level child module is a component."""
+        return cls(tuple(Component(n, (n,), "") for n, _ in model.named_children()))
+
     def present(self, model: nn.Module) -> "ComponentMap":
         """Only the components whose every path exists in ``model`` (variants drop some)."""
         names = dict(model.named_modules())

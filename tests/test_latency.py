@@ -93,6 +93,8 @@ def test_cli_markdown_with_reference(capsys):
     (["--repeat", "0"], "--repeat 0"),
     (["--input", "16x16"], "rejects input 1x3x16x16"),
     (["--reference", "yolov8l-ref"], "--reference 'yolov8l-ref' is not one of the targets"),
+    (["--compile", "fast"], "--compile 'fast' is not accepted"),
+    (["--compile", "max-autotune"], "--compile max-autotune needs --device cuda"),
 ])
 def test_cli_bad_input(capsys, argv, message):
     code = main(["latency", "hsgdet-tiny", *argv])
@@ -115,3 +117,14 @@ def test_yolov8l_ref_is_timed_per_component():
     assert set(comp.component) == {"Stem", "P3 stage", "P4 stage", "P5 stage", "PAN path", "Dense head"}
     assert (comp.median_ms > 0).all()
     assert r[r.kind == "global_share"].empty                      # no global reasoning in a grid-only model
+
+
+def test_channels_last_path_and_quiet_columns():
+    r = pd.DataFrame(latency_rows(["hsgdet-tiny"], SHAPE, "fp32", "cpu", warmup=1, repeat=2, components=False,
+                                  channels_last=True))
+    e2e = r[r.kind == "end_to_end"]
+    assert set(e2e.memory_format) == {"contiguous", "channels_last"} and set(e2e.path) == {"eager"}
+    vs = r[r.kind == "vs_eager"]
+    assert len(vs) == 1 and vs.iloc[0].memory_format == "channels_last" and vs.iloc[0].ratio_median_of_rounds > 0
+    assert e2e.load_avg_1m.notna().all()
+    assert ((e2e.cpu_busy_fraction > 0) & (e2e.cpu_busy_fraction <= 1)).all()     # the timing thread itself is busy

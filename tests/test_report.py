@@ -37,7 +37,8 @@ def test_ledger_ids_unique_and_measures_exist():
                      "flops.yolo_l_640", "flops.backbone", "flops.token_attention", "flops.decoder", "flops.total",
                      "share.global_flops", "share.global_time", "memory.fp16_params", "memory.train_activations",
                      "memory.inference_activations", "memory.16gb", "nms.optional", "dense.strong",
-                     "occlusion.strong", "latency.near_yolo_l", "theorem.entropy", "corollary.occlusion",
+                     "occlusion.strong", "latency.near_yolo_l", "latency.near_yolo_l.compiled",
+                     "share.global_time.compiled", "theorem.entropy", "corollary.occlusion",
                      "corollary.delta_capacity", "stability.no_collapse", "convergence.faster_than_detr"):
         assert required in ids
 
@@ -363,9 +364,11 @@ def test_without_gpu_latency_claims_say_not_measured_beside_the_cpu_estimate(com
     tmp, written, pages, md = committed_report
     first = _squash("".join(_body(pages)))
     audit = {r["claim"]: r["measured"] for r in read_results(tmp / "in" / "count_seed_audit.json")["rows"]}
-    ratio = audit["HSG-Det at 640²"] / audit["640² premise: 'YOLO-l scale' FLOPs"]
+    ratio = audit["Total FLOPs @1080p (native)"] / (audit["640² premise: 'YOLO-l scale' FLOPs"]
+                                                    * audit["Same ratio, YOLOv8-l reference"])     # at 1080×1920
     by_id = {v["id"]: v for v in read_results(written["verdicts"], "report.verdicts")["rows"]}
-    for cid, estimate in (("latency.near_yolo_l", ratio), ("share.global_time", None)):
+    for cid, estimate in (("latency.near_yolo_l", ratio), ("share.global_time", None),
+                          ("latency.near_yolo_l.compiled", ratio), ("share.global_time.compiled", None)):
         v = by_id[cid]
         assert v["verdict"] == NOT_MEASURED and v["measured"].startswith("not measured on a GPU; estimate ")
         assert "[estimate]" in v["reason"] and _squash(v["measured"]) in first
@@ -439,3 +442,87 @@ def test_latency_caveat_follows_the_measurement_file(tmp_path):
                                measurements_dir=folder.parent)
         text = written["md"].read_text()
         assert ("2 CPU estimator job(s) were still running" in text) == (busy == 2)
+
+
+def test_eager_and_compiled_latency_claims_share_their_rule():
+    by_id = {c.id: c for c in LEDGER}
+    for eager in ("latency.near_yolo_l", "share.global_time"):
+        compiled = by_id[f"{eager}.compiled"]
+        assert compiled.rule == by_id[eager].rule and compiled.claimed == by_id[eager].claimed
+        assert "eager PyTorch" in by_id[eager].statement and "torch.compile" in compiled.statement
+
+
+def _gpu_folder(tmp_path: Path, compiled: bool) -> Path:
+    """A measurement folder: the committed H100 latency file, plus (``compiled``) a compiled run and a profile."""
+    src = sorted((ROOT / "reports" / "measurements").glob("*/latency.json"))[0]
+    folder = tmp_path / f"m{int(compiled)}" / "some-gpu-2026-01-01"
+    folder.mkdir(parents=True)
+    doc = json.loads(src.read_text())
+    if compiled:
+        base = {"input": "1x3x1080x1920", "batch": 1, "precision": "fp16-amp", "device": "cuda:0",
+                "memory_format": "contiguous"}
+        doc["rows"] += [
+            {**base, "target": "hsgdet-l", "path": "compiled:reduce-overhead", "compile": "reduce-overhead",
+             "component": "end-to-end", "kind": "end_to_end", "median_ms": 12.345, "iqr_ms": 0.1, "n": 30},
+            {**base, "target": "hsgdet-l", "path": "compiled:reduce-overhead", "compile": "reduce-overhead",
+             "component": "ratio to yolov8l-ref", "kind": "ratio", "ratio_median_of_rounds": 1.111,
+             "ratio_q1": 1.1, "ratio_q3": 1.12, "ratio_of_medians": 1.11, "n": 30},
+            {**base, "target": "hsgdet-l", "path": "compiled:reduce-overhead,split", "compile": "reduce-overhead",
+             "component": "global reasoning", "kind": "global_share", "median_ms": 1.0, "time_share": 0.0432,
+             "flops_share": 0.0148},
+            {**base, "target": "hsgdet-l", "path": "compiled:reduce-overhead", "compile": "reduce-overhead",
+             "component": "compile", "kind": "compile", "compile_s": 41.512, "graphs": 2, "graph_breaks": 1,
+             "outputs_equal": True, "max_rel_diff": 0.0021, "tolerance": 0.01}]
+        # an eager run timed beside a compile, first in the file: the eager verdict must still read the eager step
+        doc["rows"].insert(0, {**base, "target": "hsgdet-l", "path": "eager", "compile": "none",
+                               "step": "compiled fp16-amp b1", "component": "ratio to yolov8l-ref", "kind": "ratio",
+                               "ratio_median_of_rounds": 1.0, "ratio_q1": 1.0, "ratio_q3": 1.0, "n": 30})
+        write_results(folder / "profile.json", "profile-cuda", [
+            {"target": "matmul", "kind": "peak", "component": "matmul 8192³ float16", "precision": "fp16-amp",
+             "dtype": "float16", "n": 8192, "tflops": 612.5, "input": "1x3x1080x1920"},
+            {"target": "hsgdet-l", "path": "eager", "kind": "profile_component", "component": "Global block",
+             "device_ms": 0.765, "host_ms": 2.5, "kernels": 40, "flops": 9.6e9, "achieved_tflops": 12.549,
+             "fraction_of_peak": 0.0205, "time_share": 0.03, "input": "1x3x1080x1920"}])
+    (folder / "latency.json").write_text(json.dumps(doc))
+    return folder
+
+
+@pytest.mark.parametrize("compiled", [False, True])
+def test_compiled_latency_claims_read_the_compiled_rows(tmp_path, compiled):
+    from hsgprof.claims.evaluate import judge
+    from hsgprof.report.store import load_store
+
+    folder = _gpu_folder(tmp_path, compiled)
+    (tmp_path / "empty").mkdir()
+    store = load_store(tmp_path / "empty", folder.parent)
+    by_id = {c.id: judge(c, store) for c in LEDGER}
+    assert by_id["latency.near_yolo_l"]["verdict"] == REFUTED                   # the eager rows, as before
+    ratio, share = by_id["latency.near_yolo_l.compiled"], by_id["share.global_time.compiled"]
+    if compiled:
+        assert ratio["verdict"] == SUPPORTED and ratio["measured"] == fmt(1.111)
+        assert "compiled:reduce-overhead (whole graph)" in ratio["reason"]
+        assert share["verdict"] == SUPPORTED and share["measured"] == fmt(0.0432)
+        assert "compiled:reduce-overhead,split" in share["reason"]
+        written = build_report(tmp_path / "out" / "r.md", "md", "quick", from_results=tmp_path / "empty",
+                               measurements_dir=folder.parent)
+        text = written["md"].read_text()
+        latency = text.split("# Latency")[1]
+        for value in ("12.345", "1.111", "41.512", "0.043", "612.5", "12.549"):
+            assert value in latency, value
+        assert "compiled:<mode>,split" in latency and "latency.near_yolo_l.compiled" in latency
+    else:
+        assert ratio["verdict"] == NOT_MEASURED and share["verdict"] == NOT_MEASURED
+
+
+def test_latency_headline_shows_each_path_once(tmp_path):
+    """The headline figure: eager from the eager step (not the eager runs beside a compile), compiled beside it."""
+    from hsgprof.report import headlines
+    from hsgprof.report.store import load_store
+
+    folder = _gpu_folder(tmp_path, compiled=True)
+    (tmp_path / "empty").mkdir()
+    drawn = headlines._latency(load_store(tmp_path / "empty", folder.parent))
+    labels = [t.get_text() for t in drawn.figure.axes[0].get_yticklabels()]
+    assert labels.count("hsgdet-l fp16-amp b1") == 1 and "hsgdet-l fp16-amp b1 reduce-overhead" in labels
+    shares = [t.get_text() for t in drawn.figure.axes[1].get_yticklabels()]
+    assert "fp16-amp b1 reduce-overhead" in shares

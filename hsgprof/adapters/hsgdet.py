@@ -39,6 +39,11 @@ def presets() -> tuple[str, ...]:
     return tuple(PRESETS)
 
 
+def reference_presets() -> tuple[str, ...]:
+    """The rebuilt published detectors (every preset whose name ends in ``-ref``), as they exist now."""
+    return tuple(p for p in presets() if p.endswith("-ref"))
+
+
 def build(preset: str, **overrides: Any) -> nn.Module:
     """Build a preset; hsgdet's ValueError becomes the toolkit's one-line error."""
     from hsgdet import build_model

@@ -35,10 +35,11 @@ REPORT_MEASURES: dict[str, str] = {
     "flops.scaling": "flops_scaling", "flops.yolo_l_640": "flops_yolo_640", "flops.backbone": "flops_backbone",
     "flops.token_attention": "flops_token_fusion", "flops.decoder": "flops_sparse_head",
     "flops.total": "flops_total", "share.global_flops": "global_share_flops",
-    "share.global_time": "global_share_time", "memory.fp16_params": "fp16_param_bytes",
+    "share.global_time": "global_share_time", "share.global_time.compiled": "global_share_time_compiled",
+    "memory.fp16_params": "fp16_param_bytes",
     "memory.train_activations": "train_activation_bytes",
     "memory.inference_activations": "inference_activation_bytes", "memory.16gb": "max_batch_16gb_train",
-    "latency.near_yolo_l": "latency_ratio_yolo",
+    "latency.near_yolo_l": "latency_ratio_yolo", "latency.near_yolo_l.compiled": "latency_ratio_yolo_compiled",
 }
 
 

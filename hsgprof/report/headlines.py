@@ -219,17 +219,23 @@ def _latency(store) -> Drawn | None:
     doc = store.get("latency-cuda", prefer_gpu=True)
     if doc is None:
         return None
-    rows = [r for r in doc["rows"] if r.get("kind") == "ratio"]
+    def shown(r: dict) -> bool:
+        """Contiguous tensors; eager figures from the suite's eager step, not the eager runs beside a compile."""
+        return r.get("memory_format", "contiguous") == "contiguous" and not (
+            r.get("compile") in (None, "none", "eager") and r.get("step", "latency") != "latency")
+
+    rows = [r for r in doc["rows"] if r.get("kind") == "ratio" and shown(r)]
     if not rows:
         return None
 
     def name(r: dict) -> str:
+        r = {**r, "compile": None if r.get("compile") in (None, "none", "eager") else r["compile"]}
         return " ".join(f"b{r[k]}" if k == "batch" else str(r[k]) for k in _LATENCY_KEYS
                         if r.get(k) not in (None, ""))
 
     ratios = pd.DataFrame({"label": [name(r) for r in rows], "ratio": [r["ratio_median_of_rounds"] for r in rows],
                            "q1": [r["ratio_q1"] for r in rows], "q3": [r["ratio_q3"] for r in rows]})
-    share_rows = [r for r in doc["rows"] if r.get("kind") == "global_share"]
+    share_rows = [r for r in doc["rows"] if r.get("kind") == "global_share" and shown(r)]
     shares = pd.DataFrame({"label": [name({**r, "target": None}) for r in share_rows],
                            "time_share": [r["time_share"] for r in share_rows],
                            "flops_share": [r["flops_share"] for r in share_rows]}) if share_rows else None

@@ -251,6 +251,38 @@ def _inputs(doc: dict[str, Any]) -> str:
     return ", ".join(seen) if seen else "not recorded"
 
 
+LATENCY_MEASURES = ("latency_ratio_yolo", "latency_ratio_yolo_compiled", "global_share_time",
+                    "global_share_time_compiled")
+PATHS_NOTE = ("Paths: 'eager' is plain PyTorch; 'compiled:<mode>' is torch.compile of the whole network (mode "
+              "reduce-overhead adds CUDA graphs: one launch replays a captured region); 'compiled:<mode>,split' is "
+              "compiled with the graph broken at every component boundary, the only compiled form whose components "
+              "can be timed (nothing is fused across a boundary). Outputs of every compiled run were compared with "
+              "eager's (max |compiled − eager| within the stated tolerance × max |eager|, per output). A compiled "
+              "step times each target eager too, beside its compiled run ('step' column); the eager verdicts read "
+              "the eager step.")
+
+
+def _latency_verdicts(store) -> pd.DataFrame:
+    from hsgprof.claims.evaluate import judge
+    from hsgprof.claims.ledger import LEDGER
+
+    rows = [judge(c, store) for c in LEDGER if c.measure in LATENCY_MEASURES]
+    return pd.DataFrame(rows)[["id", "statement", "measured", "verdict", "reason", "device"]]
+
+
+def _formatted(df: pd.DataFrame, keep: tuple[str, ...], digits: int = 3) -> pd.DataFrame:
+    """The ``keep`` columns present in ``df``; numbers printed with :func:`num` (labels left as they are)."""
+    labels = ("step", "target", "path", "memory_format", "precision", "batch", "component", "outputs_equal",
+              "sdpa_text",
+              "graphs", "compiled_regions", "graph_breaks", "kernels")
+    t = df[[c for c in keep if c in df]].copy()
+    for col in t.columns:
+        if col not in labels:
+            t[col] = t[col].map(lambda v: num(v, digits) if isinstance(v, (int, float)) and not isinstance(v, bool)
+                                else ("" if v is None else v))
+    return t
+
+
 def latency_section(store) -> list[Block]:
     out: list[Block] = [PageBreak(), Heading("Latency")]
     lat = store.get("latency-cuda", prefer_gpu=True)
@@ -259,37 +291,76 @@ def latency_section(store) -> list[Block]:
                              "folder under reports/measurements/. Beside it, the CPU-side estimate the verdict "
                              "table shows for the latency claims (FLOP counts, not times; no verdict is drawn "
                              "from them):"))
-        from hsgprof.claims.ledger import LEDGER
-        from hsgprof.claims.evaluate import judge
-
-        rows = [judge(c, store) for c in LEDGER if c.measure in ("latency_ratio_yolo", "global_share_time")]
-        return out + [Table(pd.DataFrame(rows)[["id", "statement", "measured", "verdict", "reason", "device"]],
-                            "Latency claims: not measured on a GPU; CPU-side estimate (FLOPs)",
-                            (1.3, 1.8, 1.8, 1.0, 4.0, 1.4))]
+        return out + [Table(_latency_verdicts(store), "Latency claims, eager and compiled: not measured on a GPU; "
+                                                      "CPU-side estimate (FLOPs)", (1.3, 1.8, 1.8, 1.0, 4.0, 1.4))]
     df = pd.DataFrame(lat["rows"])
-    e2e = df[df["kind"] == "end_to_end"][["target", "precision", "batch", "median_ms", "iqr_ms",
-                                          "throughput_img_s"]].copy()
-    ratio = df[df["kind"] == "ratio"][["target", "precision", "batch", "ratio_median_of_rounds", "ratio_q1",
-                                        "ratio_q3"]].copy()
-    share = df[df["kind"] == "global_share"][["target", "precision", "batch", "median_ms", "time_share",
-                                               "flops_share"]].copy()
-    for t in (e2e, ratio, share):
-        for col in t.columns:
-            if col not in ("target", "precision", "batch"):
-                t[col] = t[col].map(num)
+    for col, default in (("path", "eager"), ("memory_format", "contiguous")):
+        df[col] = df[col].fillna(default) if col in df else default
     where = f"input {_inputs(lat)}; {_device_name(lat)}"
     busy = (lat.get("meta") or {}).get("estimator_jobs_running_at_start") or 0
     caveat = (f" Caveat recorded by the suite: {busy} CPU estimator job(s) were still running on the host when "
               "timing began; batch-1 timings are launch-bound and may be perturbed." if busy else "")
-    return out + [Paragraph("Medians and inter-quartile ranges over repeated runs after warm-up, CUDA events, "
-                            f"models timed side by side in interleaved rounds; input {_inputs(lat)} (batch as "
-                            "shown), network without post-processing." + caveat + " "
-                            + _provenance_line(lat, store.path_of(lat))),
-                  Table(e2e, f"End-to-end latency (ms; {where})"),
-                  Table(ratio, "Latency ratio to yolov8l-ref, measured in the same run (median of per-round ratios, "
-                               f"IQR; {where})"),
-                  Table(share, "Global reasoning (global block, token extractor, token fusion, sparse head): share "
-                               f"of time beside share of FLOPs (FLOPs = 2 × MACs; {where})")]
+    compiled = df["path"].str.startswith("compiled").any()
+    out += [Paragraph("Medians and inter-quartile ranges over repeated runs after warm-up, CUDA events, "
+                      f"models timed side by side in interleaved rounds; input {_inputs(lat)} (batch as "
+                      "shown), network without post-processing." + caveat + " "
+                      + (PATHS_NOTE + " " if compiled else "No compiled run is in this file: the compiled "
+                         "claims are not measured on a GPU. ") + _provenance_line(lat, store.path_of(lat))),
+            Table(_formatted(df[df["kind"] == "end_to_end"],
+                             ("step", "target", "path", "memory_format", "precision", "batch", "median_ms", "iqr_ms",
+                              "throughput_img_s", "compile_s", "cpu_busy_fraction")),
+                  f"End-to-end latency (ms; compile_s: seconds to compile, never in the latency; cpu_busy_fraction: "
+                  f"share of all host CPUs busy while timing; {where})"),
+            Table(_formatted(df[df["kind"].isin(["ratio", "vs_eager"])],
+                             ("step", "target", "path", "memory_format", "precision", "batch", "component",
+                              "ratio_median_of_rounds", "ratio_q1", "ratio_q3")),
+                  "Latency ratios measured in the same run (median of per-round ratios, IQR): to yolov8l-ref on the "
+                  f"same path, and to the same target's eager run ({where})"),
+            Table(_formatted(df[df["kind"] == "global_share"],
+                             ("target", "path", "precision", "batch", "median_ms", "time_share", "flops_share")),
+                  "Global reasoning (global block, token extractor, token fusion, sparse head): share of time beside "
+                  f"share of FLOPs (FLOPs = 2 × MACs; {where})")]
+    comp = df[df["kind"] == "compile"]
+    if len(comp):
+        out.append(Table(_formatted(comp, ("target", "path", "precision", "batch", "compile_s", "graphs",
+                                           "compiled_regions", "graph_breaks", "outputs_equal", "max_rel_diff",
+                                           "tolerance")),
+                         f"Compilation: seconds of the first call, graphs and graph breaks, outputs against eager "
+                         f"({where})"))
+    att = df[df["kind"] == "attention"]
+    if len(att):
+        out.append(Table(att[[c for c in ("target", "path", "memory_format", "precision", "batch", "sdpa_text")
+                              if c in att]],
+                         f"Attention kernels that ran, per forward (from the profiler's op names; {where})"))
+    out += _profile_blocks(store)
+    out.append(Table(_latency_verdicts(store), "Latency claims under each path (rules as declared in the ledger)",
+                     (1.3, 1.8, 1.8, 1.0, 4.0, 1.4)))
+    return out
+
+
+def _profile_blocks(store) -> list[Block]:
+    """The per-component kernel-time / TFLOP/s table, when the GPU folder has one."""
+    prof = store.get("profile-cuda", prefer_gpu=True)
+    if prof is None:
+        return []
+    df = pd.DataFrame(prof["rows"])
+    peaks = df[df["kind"] == "peak"]
+    peak_text = "; ".join(f"{r['precision']}: {num(r['tflops'], 1)} TFLOP/s ({r['dtype']} matmul, n = {int(r['n'])})"
+                          for _, r in peaks.iterrows())
+    table = df[df["kind"].isin(["profile_total", "profile_component"])].copy()
+    if "flops" in table:
+        table["GFLOPs"] = table["flops"].map(lambda v: None if v is None or pd.isna(v) else v / 1e9)
+    return [Heading("Where the time goes: per component, against the measured peak", 2),
+            Paragraph("torch.profiler with a record_function range per component; device_ms is the summed duration "
+                      "of the CUDA kernels launched inside the range, host_ms the range's CPU time (Python and "
+                      "launches). A component whose host time exceeds its kernel time leaves the GPU idle: launch "
+                      "overhead, not arithmetic. Achieved TFLOP/s = GEMM FLOPs (2 × MACs) / kernel time; the peak "
+                      f"is a matmul measured in the same run ({peak_text or 'not measured'}). A whole-graph compile "
+                      "keeps no component ranges, so its rows are totals only. "
+                      + _provenance_line(prof, store.path_of(prof))),
+            Table(_formatted(table, ("target", "path", "component", "device_ms", "host_ms", "kernels", "GFLOPs",
+                                     "achieved_tflops", "fraction_of_peak", "time_share")),
+                  f"Per-component kernel time and achieved TFLOP/s (input {_inputs(prof)}; {_device_name(prof)})")]
 
 
 def info_section(store) -> list[Block]:
@@ -461,8 +532,10 @@ METHOD_NOTES = [
                "OOM sees). The estimator runs the step on fake tensors and models the allocator; it is scored "
                "against CUDA measurements where they exist. The seed's MB/GB are read as decimal."),
     ("Latency", "Timed on a GPU only (a CPU time says nothing about 'near YOLO-l' on the hardware the seed means); "
-                "medians, IQR, side-by-side ratios from one run. Time shares differ from FLOP shares: top-K, gather "
-                "and small attention kernels are memory- and launch-bound."),
+                "medians, IQR, side-by-side ratios from one run. Each latency claim is judged twice, under the same "
+                "rule: on eager PyTorch and under torch.compile (ids ending in .compiled), so a verdict on the design "
+                "is told apart from a verdict on the framework's launch overhead. Time shares differ from FLOP "
+                "shares: top-K, gather and small attention kernels are memory- and launch-bound."),
     ("Verdicts", "Each claim's rule and tolerance are declared in the ledger before measuring: '≈' numbers within "
                  "±10%, 'comparable'/'near' within ±25%, bounds as stated; differences with confidence intervals are "
                  "supported only when the interval excludes zero. 'not measurable as stated' says why; 'not "

@@ -1,4 +1,5 @@
-"""Timing: latency and throughput, end-to-end and per component, on the CPU or with CUDA events."""
+"""Timing: latency end to end and per component, eager and compiled, on the CPU or with CUDA events;
+per-component profiler attribution beside FLOPs (``profile``); the optimised path (``compiled``)."""
 
 from hsgprof.timing.latency import compare_latency, component_latency, latency_rows, summarize
 
