@@ -14,9 +14,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
-from scipy.optimize import linear_sum_assignment
 from torch import nn
-from torchvision.ops import box_convert, box_iou, generalized_box_iou
+
+# torchvision.ops (and scipy) are imported where they are used: importing torchvision.ops imports
+# torch._dynamo (seconds), which building and running the network never needs.
 
 
 class HungarianMatcher:
@@ -31,6 +32,8 @@ class HungarianMatcher:
     def cost_matrix(self, logits: torch.Tensor, boxes: torch.Tensor, labels: torch.Tensor,
                     target_boxes: torch.Tensor) -> torch.Tensor:
         """Cost (N, G) of one image. logits (N, C); boxes, target_boxes cxcywh normalised."""
+        from torchvision.ops import box_convert, generalized_box_iou
+
         p = logits.float().sigmoid()[:, labels]                                   # (N, G)
         pos = self.alpha * (1 - p) ** self.gamma * -(p + 1e-8).log()              # focal-style
         neg = (1 - self.alpha) * p ** self.gamma * -(1 - p + 1e-8).log()
@@ -43,6 +46,8 @@ class HungarianMatcher:
     def __call__(self, logits: torch.Tensor, boxes: torch.Tensor, targets: list[dict[str, torch.Tensor]]
                  ) -> list[tuple[torch.Tensor, torch.Tensor]]:
         """Per image (query indices, target indices); logits (B, N, C), boxes (B, N, 4)."""
+        from scipy.optimize import linear_sum_assignment
+
         out = []
         for b, t in enumerate(targets):
             if len(t["labels"]) == 0:
@@ -76,6 +81,8 @@ class TaskAlignedAssigner:
     def __call__(self, scores: torch.Tensor, boxes: torch.Tensor, points: torch.Tensor,
                  labels: torch.Tensor, gt_boxes: torch.Tensor) -> DenseAssignment:
         """scores (A, C) probabilities; boxes (A, 4) xyxy px; points (A, 2) px; gt (G,), (G, 4)."""
+        from torchvision.ops import box_iou
+
         a, c = scores.shape
         g = labels.shape[0]
         if g == 0:
