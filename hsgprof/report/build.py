@@ -8,7 +8,7 @@ from typing import Callable
 from hsgprof.claims.evaluate import evaluate
 from hsgprof.errors import HsgprofError
 from hsgprof.provenance import REPO_ROOT, provenance
-from hsgprof.results import atomic_write_bytes, atomic_write_text, write_results
+from hsgprof.results import atomic_write_bytes, atomic_write_text, check_writable, write_results
 
 from . import sections
 from .document import Document
@@ -63,7 +63,10 @@ def build_report(out: Path = DEFAULT_OUT, fmt: str = "pdf", profile: str = "quic
         raise HsgprofError(f"profile {profile!r} is not accepted; choose one of {', '.join(PROFILES)}")
     _check_device(device)
     out = Path(out)
-    _check_writable(out)
+    for path in (out, *output_paths(out, fmt).values()):         # every file this call writes, before any work
+        check_writable(path, "--out")
+    if from_results is None:
+        check_writable(results_dir, "--results-dir", folder=True)
     store = ResultsStore()
     store.add_measurements(measurements_dir)                     # a bad GPU file fails before any stage
     if from_results is not None:
@@ -81,14 +84,22 @@ def build_report(out: Path = DEFAULT_OUT, fmt: str = "pdf", profile: str = "quic
     doc, verdicts = compose(store, profile, source)
     md = to_markdown(doc)
     pdf = to_pdf(doc) if fmt == "pdf" else None                  # a render failure replaces nothing
-    written = {"verdicts": write_results(verdicts_path(out), "report.verdicts", verdicts,
+    paths = output_paths(out, fmt)
+    written = {"verdicts": write_results(paths["verdicts"], "report.verdicts", verdicts,
                                          config={"profile": profile, "device": device,
                                                  "from_results": None if from_results is None
                                                  else relative(Path(from_results))})}
     if pdf is not None:
-        written["pdf"] = atomic_write_bytes(out.with_suffix(".pdf"), pdf)
-    written["md"] = atomic_write_text(out.with_suffix(".md"), md)
+        written["pdf"] = atomic_write_bytes(paths["pdf"], pdf)
+    written["md"] = atomic_write_text(paths["md"], md)
     return written
+
+
+def output_paths(out: Path, fmt: str) -> dict[str, Path]:
+    """The files a report to ``out`` writes: the PDF (format pdf), its Markdown twin, the verdict table."""
+    out = Path(out)
+    paths = {"pdf": out.with_suffix(".pdf")} if fmt == "pdf" else {}
+    return {**paths, "md": out.with_suffix(".md"), "verdicts": verdicts_path(out)}
 
 
 def _check_device(device: str) -> None:
@@ -101,21 +112,3 @@ def _check_device(device: str) -> None:
         if not torch.cuda.is_available():
             raise HsgprofError("--device cuda: CUDA is not available on this machine (torch "
                                f"{torch.__version__}); use --device cpu")
-
-
-def _check_writable(out: Path) -> None:
-    """Fail before any work if the output cannot be written (one line, nothing half-written)."""
-    parent = out.parent if str(out.parent) else Path(".")
-    if out.is_dir():
-        raise HsgprofError(f"--out {str(out)!r} is a folder; give a file path such as report.pdf")
-    probe = parent
-    while not probe.exists():
-        probe = probe.parent
-    if not probe.is_dir() or not _can_write(probe):
-        raise HsgprofError(f"--out {str(out)!r} is not writable (no write access to {str(probe)!r})")
-
-
-def _can_write(folder: Path) -> bool:
-    import os
-
-    return os.access(folder, os.W_OK | os.X_OK)
