@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 from hsgprof.errors import HsgprofError
+from hsgprof.results import check_writable
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -99,6 +100,7 @@ def data_cmd(args: argparse.Namespace) -> int:
 
     if args.n < 1:
         raise HsgprofError(f"-n {args.n} is not accepted; give at least 1 image")
+    check_writable(args.out, "--out", folder=True)
     cfg = get_preset(args.preset)
     scene = {"train": cfg.train_scene, "val": cfg.val_scene, "occlusion": cfg.occlusion_scene,
              "dense": cfg.dense_scene}[args.set]

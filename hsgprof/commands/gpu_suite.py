@@ -35,8 +35,9 @@ from pathlib import Path
 from typing import Any, Callable
 
 from hsgprof.errors import HsgprofError
+from hsgprof.memory.cards import CARDS, DEFAULT_CARD, card
 from hsgprof.provenance import REPO_ROOT
-from hsgprof.results import atomic_write_text, render_table, write_results
+from hsgprof.results import atomic_write_text, check_writable, render_table, write_results
 
 SECTIONS = ("memory", "snapshot", "latency", "maxbatch")
 SHARES = {"memory": 0.2, "snapshot": 0.05, "latency": 0.35, "maxbatch": 0.4}
@@ -53,7 +54,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--sections", default=",".join(SECTIONS),
                    help=f"comma-separated subset of {','.join(SECTIONS)} (default all)")
     p.add_argument("--input", default="1080x1920", help="HxW of every measurement (default 1080x1920)")
-    p.add_argument("--card", default="V100-16GB", help="16 GB card to emulate: V100-16GB or T4 (default V100-16GB)")
+    p.add_argument("--card", default=DEFAULT_CARD, help=f"card to emulate: {', '.join(CARDS)} (default {DEFAULT_CARD}; "
+                                                       "`hsgprof memory --cards` lists their memory and sources)")
     p.add_argument("--jobs", type=int, default=None,
                    help="estimator worker processes (default: min(6, CPUs - 2); 0 runs them in this process)")
     p.add_argument("--device", default="cuda", help=argparse.SUPPRESS)       # tests run the latency part on cpu
@@ -141,6 +143,7 @@ class Suite:
             raise HsgprofError(f"--input {args.input!r} is not accepted; give HxW with H, W >= 32, "
                                "e.g. 1080x1920") from None
         self.hw = (h, w)
+        card(args.card)                          # an unknown --card fails here, before anything is measured
         self.quick = args.quick
         self.device = args.device
         self.gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "cpu"
@@ -152,6 +155,7 @@ class Suite:
         self.rows: dict[str, list[dict[str, Any]]] = {"memory": [], "latency": [], "maxbatch": []}
         self.meta: dict[str, dict[str, Any]] = {"memory": {}, "latency": {}, "maxbatch": {}}
         self.status: dict[str, str] = {}
+        check_writable(self.out, "--out", folder=True)       # before anything is measured or written
         self.out.mkdir(parents=True, exist_ok=True)
         self._log = open(self.out / "suite.log", "a", encoding="utf-8")
 

@@ -4,15 +4,9 @@ from __future__ import annotations
 
 import argparse
 
-import pandas as pd
-import torch
-
-from hsgprof.adapters.hsgdet import GLOBAL_REASONING
 from hsgprof.errors import HsgprofError
-from hsgprof.memory.steps import PRECISIONS, step_functions
-from hsgprof.results import render_table, write_results
-from hsgprof.targets import load_target, parse_input
-from hsgprof.timing.latency import latency_rows
+from hsgprof.memory.choices import PRECISIONS
+from hsgprof.results import check_writable, render_table, write_results
 
 FORMATS = ("md", "csv", "json", "latex")
 
@@ -57,6 +51,16 @@ def run(args: argparse.Namespace) -> int:
     reference = args.reference or (args.targets[-1] if len(args.targets) > 1 else None)
     if reference is not None and reference not in args.targets:
         raise HsgprofError(f"--reference {reference!r} is not one of the targets {args.targets}")
+    if args.out:
+        check_writable(args.out)
+    import pandas as pd                             # heavy (torch, pandas): imported when the command runs
+    import torch
+
+    from hsgprof.adapters.hsgdet import GLOBAL_REASONING
+    from hsgprof.memory.steps import step_functions
+    from hsgprof.targets import load_target, parse_input
+    from hsgprof.timing.latency import latency_rows
+
     first = load_target(args.targets[0], device="meta")
     shape = parse_input(args.input, first.default_input) if args.input else first.default_input
     if args.batch is not None:
