@@ -103,15 +103,21 @@ def _jsonable(value: Any) -> Any:
     return value
 
 
+def results_json(kind: str, rows: Iterable[dict[str, Any]] | pd.DataFrame, config: dict[str, Any] | None = None,
+                 meta: dict[str, Any] | None = None, command: str | None = None) -> str:
+    """The text of a tidy results file (JSON) with provenance, as :func:`write_results` writes it."""
+    if hasattr(rows, "to_dict") and hasattr(rows, "columns"):          # a DataFrame (pandas is not imported here)
+        rows = rows.to_dict(orient="records")
+    doc = {"schema": SCHEMA, "kind": kind, "provenance": _provenance(config, command),
+           "rows": list(rows), "meta": meta or {}}
+    return json.dumps(_jsonable(doc), indent=2, allow_nan=False) + "\n"
+
+
 def write_results(path: str | Path, kind: str, rows: Iterable[dict[str, Any]] | pd.DataFrame,
                   config: dict[str, Any] | None = None, meta: dict[str, Any] | None = None,
                   command: str | None = None) -> Path:
     """Write a tidy results file (JSON) with provenance; returns the path written."""
-    if hasattr(rows, "to_dict") and hasattr(rows, "columns"):          # a DataFrame
-        rows = rows.to_dict(orient="records")
-    doc = {"schema": SCHEMA, "kind": kind, "provenance": _provenance(config, command),
-           "rows": list(rows), "meta": meta or {}}
-    return atomic_write_text(path, json.dumps(_jsonable(doc), indent=2, allow_nan=False) + "\n")
+    return atomic_write_text(path, results_json(kind, rows, config, meta, command))
 
 
 def read_results(path: str | Path, kind: str | None = None) -> dict[str, Any]:

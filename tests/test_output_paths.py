@@ -90,6 +90,8 @@ def no_work(monkeypatch):
     monkeypatch.setattr(validation, "run_validation", _boom)
     import hsgprof.adapters.hsgdet_experiments as hx
     monkeypatch.setattr(hx, "generate_scenes", _boom)
+    import hsgprof.experiments.gpu as gpu
+    monkeypatch.setattr(gpu, "run_gpu_preset", _boom)
 
 
 FILE_OUTPUTS = {                                           # name -> argv given the bad path and a good folder
@@ -99,6 +101,9 @@ FILE_OUTPUTS = {                                           # name -> argv given 
     "info validate --out": lambda bad, ok: ["info", "validate", "--stages", "bias", "--out", bad,
                                             "--figures", f"{ok}/figures"],
     "report --out": lambda bad, ok: ["report", "--smoke", "--results-dir", f"{ok}/results", "--out", bad],
+    "rf --out": lambda bad, ok: ["rf", NO_TARGET, "--out", bad],
+    "rf --figure": lambda bad, ok: ["rf", NO_TARGET, "--figure", bad],
+    "verify --out": lambda bad, ok: ["verify", f"{ok}/no-such-claims.yaml", "--out", bad],
 }
 FOLDER_OUTPUTS = {
     "info validate --figures": lambda bad, ok: ["info", "validate", "--stages", "bias", "--out", f"{ok}/v.json",
@@ -110,6 +115,8 @@ FOLDER_OUTPUTS = {
     "experiments run --cache": lambda bad, ok: ["experiments", "run", "--preset", "smoke", "--out", f"{ok}/out",
                                                 "--cache", bad, "--quiet"],
     "experiments data --out": lambda bad, ok: ["experiments", "data", "--out", bad, "-n", "1"],
+    "experiments gpu --out": lambda bad, ok: ["experiments", "gpu", "--out", bad],
+    "experiments gpu --cache": lambda bad, ok: ["experiments", "gpu", "--out", f"{ok}/out", "--cache", bad],
 }
 
 
@@ -121,7 +128,10 @@ def _bad_path(kind: str, tmp_path: Path, folder: bool) -> str:
         return str(blocker / "sub" / name)
     if kind == "proc":
         return "/proc/hsgprof-test/" + name
-    return str(blocker if folder else tmp_path)            # wrong kind: a file for a folder, a folder for a file
+    if folder:
+        return str(blocker)                                 # wrong kind: a file where a folder goes
+    (tmp_path / name).mkdir()                               # ... and a folder where a file goes
+    return str(tmp_path / name)
 
 
 @pytest.mark.parametrize("kind", ["under-a-file", "proc", "wrong-kind"])

@@ -59,3 +59,8 @@ PUBLISHED = {
     "yolov8l_trainable_params": 43_691_504,
     "yolov8l_gflops_640": 165.2,         # Ultralytics docs table (fused model, 2 × thop MACs)
 }
+
+# The seed's sections, as the ledger and hsgprof/claims/hsgdet.yaml name them (the seed's own numbering;
+# "Final Summary" is its closing table). Every claim's ``section`` is one of these.
+SEED_SECTIONS = ("2 Tensor Shapes", SEED_PARAMS_SECTION, SEED_FLOPS_SECTION, "5 Entropy Theorem",
+                 "5 Corollary (Occlusion Robustness)", "6 Why Stable?", "7 Memory Footprint (FP16)", "Final Summary")

@@ -10,7 +10,7 @@ from hsgprof.errors import HsgprofError
 from hsgprof.provenance import REPO_ROOT, provenance
 from hsgprof.results import atomic_write_bytes, atomic_write_text, check_writable, write_results
 
-from . import sections
+from . import sections, summary
 from .document import Document
 from .render import to_markdown, to_pdf
 from .stages import PROFILES, STAGES, Stage, run_stages
@@ -23,19 +23,24 @@ DEFAULT_RESULTS = REPO_ROOT / "reports" / "results"
 MEASUREMENTS = REPO_ROOT / "reports" / "measurements"
 
 
-def compose(store, profile: str, source: str = "") -> tuple[Document, "pd.DataFrame"]:
+def compose(store, profile: str, source: str = "",
+            figures_dir: Path = Path("figures")) -> tuple[Document, "pd.DataFrame"]:
+    """The report: the reader's first pages (summary.first_pages), then every section as an appendix.
+
+    Headline figures are held in memory with paths under ``figures_dir`` (relative to the report).
+    """
     verdicts = evaluate(store)
     run = provenance()
     doc = Document("HSG-Det: the seed's claims, measured")
-    doc.add(*sections.summary_section(verdicts, store, profile, source, run),
-            *sections.verdict_section(verdicts, store, profile),
-            *sections.provenance_section(store, run),
-            *sections.counting_section(store),
-            *sections.memory_section(store),
-            *sections.latency_section(store),
-            *sections.info_section(store),
-            *sections.experiments_section(store),
-            *sections.method_section())
+    doc.add(*summary.first_pages(verdicts, store, profile, source, run, figures_dir),
+            *summary.appendices([*sections.verdict_section(verdicts, store, profile),
+                                 *sections.provenance_section(store, run),
+                                 *sections.counting_section(store),
+                                 *sections.memory_section(store),
+                                 *sections.latency_section(store),
+                                 *sections.info_section(store),
+                                 *sections.experiments_section(store),
+                                 *sections.method_section()]))
     return doc, verdicts
 
 
@@ -65,6 +70,7 @@ def build_report(out: Path = DEFAULT_OUT, fmt: str = "pdf", profile: str = "quic
     out = Path(out)
     for path in (out, *output_paths(out, fmt).values()):         # every file this call writes, before any work
         check_writable(path, "--out")
+    check_writable(figures_path(out), "--out", folder=True)       # and the folder its figures go to
     if from_results is None:
         check_writable(results_dir, "--results-dir", folder=True)
     store = ResultsStore()
@@ -81,8 +87,8 @@ def build_report(out: Path = DEFAULT_OUT, fmt: str = "pdf", profile: str = "quic
         store.add_files(p for paths in produced.values() for p in paths)
         source = (f"the files the {profile} profile's stages ({', '.join(produced) or 'none'}) wrote or reused "
                   f"in {relative(store.results_dir)}")
-    doc, verdicts = compose(store, profile, source)
-    md = to_markdown(doc)
+    doc, verdicts = compose(store, profile, source, figures_path(out).relative_to(out.parent))
+    md = to_markdown(doc, out.parent)
     pdf = to_pdf(doc) if fmt == "pdf" else None                  # a render failure replaces nothing
     paths = output_paths(out, fmt)
     written = {"verdicts": write_results(paths["verdicts"], "report.verdicts", verdicts,
@@ -91,6 +97,9 @@ def build_report(out: Path = DEFAULT_OUT, fmt: str = "pdf", profile: str = "quic
                                                  else relative(Path(from_results))})}
     if pdf is not None:
         written["pdf"] = atomic_write_bytes(paths["pdf"], pdf)
+    figures = _write_figures(out, doc)
+    if figures is not None:
+        written["figures"] = figures
     written["md"] = atomic_write_text(paths["md"], md)
     return written
 
@@ -100,6 +109,28 @@ def output_paths(out: Path, fmt: str) -> dict[str, Path]:
     out = Path(out)
     paths = {"pdf": out.with_suffix(".pdf")} if fmt == "pdf" else {}
     return {**paths, "md": out.with_suffix(".md"), "verdicts": verdicts_path(out)}
+
+
+def figures_path(out: Path) -> Path:
+    """Where the report's own figures go: beside it, ``<name>.figures/`` (the Markdown links to them)."""
+    out = Path(out)
+    return out.with_name(f"{out.with_suffix('').name}.figures")
+
+
+def _write_figures(out: Path, doc: Document) -> Path | None:
+    """Write the figures the report drew (each atomically) and return their folder (None: none drawn).
+
+    PNGs an earlier report left in that folder are removed, so it holds exactly this report's figures.
+    """
+    folder = figures_path(out)
+    keep = set()
+    for fig in doc.drawn_figures():
+        keep.add(atomic_write_bytes(out.parent / fig.path, fig.png).resolve())
+    if folder.is_dir():
+        for old in folder.glob("*.png"):
+            if old.resolve() not in keep:
+                old.unlink()
+    return folder if keep else None
 
 
 def _check_device(device: str) -> None:
