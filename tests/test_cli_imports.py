@@ -16,10 +16,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 # What neither the parser nor any --help may import (the heavy libraries and the model package).
 HEAVY = ("torch", "pandas", "numpy", "scipy", "matplotlib", "sympy", "tqdm", "torchvision", "hsgdet", "fvcore",
-         "thop", "sklearn", "pypdf", "reportlab")
+         "thop", "sklearn", "pypdf", "reportlab", "ray")
 # What counting hsgdet-l (native, referee) needs no part of.
 NOT_FOR_COUNT = ("scipy", "torchvision", "matplotlib", "fvcore", "thop", "sklearn", "ennemi", "reportlab", "pypdf",
-                 "PIL", "pycocotools")
+                 "PIL", "pycocotools", "ray")
 
 
 def _python(code: str, *flags: str, timeout: float = 300) -> subprocess.CompletedProcess:

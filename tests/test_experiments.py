@@ -119,22 +119,9 @@ def test_coco_round_trip(tmp_path):
 
 def test_coco_loader_on_a_foreign_fixture(tmp_path):
     """A hand-built COCO set unlike the project's own: sparse ids, crowd, zero-width box, grey image, no annotations."""
-    from PIL import Image
+    from foreign_coco import write_foreign_coco
 
-    (tmp_path / "img").mkdir()
-    Image.fromarray(np.full((32, 48), 100, np.uint8), mode="L").save(tmp_path / "img" / "grey.png")
-    Image.fromarray(np.zeros((32, 48, 3), np.uint8)).save(tmp_path / "img" / "rgb.jpg")
-    Image.fromarray(np.zeros((32, 48, 4), np.uint8), mode="RGBA").save(tmp_path / "img" / "empty.png")
-    coco = {"images": [{"id": 7, "file_name": "grey.png", "height": 32, "width": 48},
-                       {"id": 9, "file_name": "rgb.jpg", "height": 32, "width": 48},
-                       {"id": 11, "file_name": "empty.png", "height": 32, "width": 48}],
-            "categories": [{"id": 90, "name": "toothbrush"}, {"id": 1, "name": "person"}, {"id": 3, "name": "car"}],
-            "annotations": [
-                {"id": 100, "image_id": 7, "category_id": 90, "bbox": [1, 2, 10, 5], "iscrowd": 0},
-                {"id": 101, "image_id": 7, "category_id": 1, "bbox": [0, 0, 20, 20], "iscrowd": 1},
-                {"id": 102, "image_id": 9, "category_id": 3, "bbox": [4, 4, 0, 8], "iscrowd": 0},
-                {"id": 103, "image_id": 9, "category_id": 1, "bbox": [5.5, 6.0, 3.0, 4.5]}]}
-    (tmp_path / "ann.json").write_text(json.dumps(coco))
+    _, _, coco = write_foreign_coco(tmp_path)
     with pytest.warns(UserWarning) as caught:
         ds = CocoDataset(tmp_path / "ann.json", tmp_path / "img")
     msg = str(caught[0].message)
@@ -295,6 +282,25 @@ def test_checkpoint_of_another_config_is_refused(tmp_path):
     other = cfg.replace(budget=Budget(steps=3, batch_size=2, eval_every=100, checkpoint_every=2, lr=1e-4))
     with pytest.raises(HsgprofError, match="another config"):
         train_run(other, RunSpec("grid-only", 0), tmp_path, progress=False)
+
+
+def test_a_non_finite_gradient_stops_the_run_before_the_weights_change(tmp_path, monkeypatch):
+    from hsgprof.experiments import train as T
+
+    cfg = get_preset("smoke").replace(budget=Budget(steps=4, batch_size=2, warmup_steps=1, grad_every=100,
+                                                    eval_every=100, checkpoint_every=2))
+    real = torch.nn.utils.clip_grad_norm_
+    calls = []
+
+    def exploding(params, max_norm, *a, **k):              # the third step's gradient overflows
+        calls.append(1)
+        norm = real(params, max_norm, *a, **k)
+        return norm * float("inf") if len(calls) == 3 else norm
+
+    monkeypatch.setattr(torch.nn.utils, "clip_grad_norm_", exploding)
+    with pytest.raises(HsgprofError, match=r"grad_total became non-finite at step 2 .*checkpoint before"):
+        T.train_run(cfg, T.RunSpec("grid-only", 0), tmp_path, progress=False)
+    assert T.load_checkpoint(tmp_path / "checkpoint.pt")["step"] == 2
 
 
 def test_stability_detects_spikes_and_collapse():

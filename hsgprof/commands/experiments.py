@@ -33,6 +33,25 @@ def register(sub: argparse._SubParsersAction) -> None:
     r.add_argument("--workers", type=int, default=None,
                    help="runs trained at once, one torch thread each (default: CPU count on CPU, 1 on GPU)")
     r.add_argument("--quiet", action="store_true", help="no progress output")
+    scale = r.add_argument_group("where runs execute (docs/scale-out.md)")
+    scale.add_argument("--backend", default="local", choices=("local", "ray"),
+                       help="local: a process pool on this machine (default); ray: one Ray task per run "
+                            "(needs pip install 'hsgprof[ray]')")
+    scale.add_argument("--address", default=None,
+                       help="Ray cluster to join (e.g. auto, HOST:6379, ray://HOST:10001); default: "
+                            "RAY_ADDRESS, else a local Ray instance for this command")
+    scale.add_argument("--gpus-per-run", type=float, default=1.0,
+                       help="GPUs each Ray task asks for with --device cuda (default 1; 0.25 packs 4 runs per GPU)")
+    scale.add_argument("--max-retries", type=int, default=3,
+                       help="times Ray retries a run whose worker died (it resumes from its checkpoint; default 3)")
+    data = r.add_argument_group("the images (docs/experiments.md, 'Your own data')")
+    data.add_argument("--data", default="synthetic",
+                      help="synthetic (default: the declared scenes) or coco:ANNOTATIONS.json:IMAGE_DIR")
+    data.add_argument("--holdout", type=float, default=None,
+                      help="with --data coco: fraction of images held out by image-id hash (default 0.2)")
+    data.add_argument("--split-seed", type=int, default=None, help="with --data coco: seed of the split hash (default 0)")
+    data.add_argument("--image-size", default=None,
+                      help="with --data coco: S or HxW, multiples of 32 (default: a square of the preset's scene height)")
     r.set_defaults(func=run_cmd, preset=None)
 
     g = esub.add_parser("gpu", help="the GPU preset on cuda, its results, the gpu tests and provenance, written "
@@ -66,6 +85,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run_cmd(args: argparse.Namespace) -> int:
     from hsgprof.experiments import get_preset, run_experiment
+    from hsgprof.experiments.executors import get_executor
 
     cfg = get_preset(args.preset or "quick")
     command = "hsgprof " + " ".join(shlex.quote(a) for a in sys.argv[1:]) if sys.argv else None
@@ -76,11 +96,45 @@ def run_cmd(args: argparse.Namespace) -> int:
             raise HsgprofError(f"--device {args.device!r} needs CUDA, which this machine does not have; use --device cpu")
     if args.workers is not None and args.workers < 1:
         raise HsgprofError(f"--workers {args.workers} is not accepted; give 1 or more")
-    paths = run_experiment(cfg, args.out, args.cache, resume=args.resume, progress=not args.quiet,
-                           device=args.device, command=command, workers=args.workers)
+    if args.max_retries < 0:
+        raise HsgprofError(f"--max-retries {args.max_retries} is not accepted; give 0 or more")
+    cfg = _with_data_args(cfg, args)
+    # Checked before anything is written: a bad switch leaves no cache folder or results behind.
+    executor = get_executor(args.backend, args.workers, args.address, args.device, args.gpus_per_run,
+                            args.max_retries)
+    try:
+        paths = run_experiment(cfg, args.out, args.cache, resume=args.resume, progress=not args.quiet,
+                               device=args.device, command=command, workers=args.workers,
+                               backend="local" if args.backend == "local" else executor)
+    finally:
+        executor.close()
     summary_cmd(argparse.Namespace(folder=str(paths["summary"].parent), format="md"))
+    if "ap_summary" in paths and cfg.data is not None:
+        from hsgprof.results import render_table, results_frame
+
+        print("\nCOCO AP on the held-out images (mean over seeds):")
+        print(render_table(results_frame(paths["ap_summary"]).round(4), "md"))
     print(f"\nresults: {paths['summary'].parent}")
     return 0
+
+
+def _with_data_args(cfg, args: argparse.Namespace):
+    """The preset on ``--data`` (synthetic: unchanged; coco: the declared source and split)."""
+    from hsgprof.experiments.datasource import CocoSource, parse_data, parse_size
+
+    coco = parse_data(args.data)
+    if coco is None:
+        given = [f"--{n.replace('_', '-')}" for n in ("holdout", "split_seed", "image_size") if getattr(args, n) is not None]
+        if given:
+            raise HsgprofError(f"{', '.join(given)} only apply to --data coco:ANNOTATIONS.json:IMAGE_DIR")
+        return cfg
+    from hsgprof.experiments.coco_eval import with_data
+
+    side = cfg.train_scene.height
+    size = parse_size(args.image_size) if args.image_size else (side, side)
+    source = CocoSource.declare(*coco, holdout=0.2 if args.holdout is None else args.holdout,
+                                split_seed=0 if args.split_seed is None else args.split_seed, size=size)
+    return with_data(cfg, source)
 
 
 def gpu_cmd(args: argparse.Namespace) -> int:
@@ -111,9 +165,12 @@ def summary_cmd(args: argparse.Namespace) -> int:
     from hsgprof.results import render_table, results_frame
 
     path = Path(args.folder) / "experiments_summary.json"
+    kind = "experiments.summary"
+    if not path.exists() and (Path(args.folder) / "experiments_coco_summary.json").exists():
+        path, kind = Path(args.folder) / "experiments_coco_summary.json", "experiments.coco_summary"
     if args.format not in ("md", "csv", "json"):
         raise HsgprofError(f"--format {args.format!r} is not accepted; choose md, csv or json")
-    df = results_frame(path, "experiments.summary")
+    df = results_frame(path, kind)
     cols = [c for c in ("claim", "measurement", "value", "ci_low", "ci_high", "unit", "verdict") if c in df]
     print(render_table(df[cols].round(4) if args.format == "md" else df, args.format))
     return 0

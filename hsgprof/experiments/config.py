@@ -30,6 +30,7 @@ from typing import Any
 
 from hsgprof.errors import HsgprofError
 from hsgprof.adapters.hsgdet_experiments import VARIANTS, SceneConfig, get_config
+from hsgprof.experiments.datasource import CocoSource
 
 # Object-count bins for AP by density and occlusion-fraction bins for AP/NLL by occlusion
 # (lower edge inclusive, upper exclusive; the last upper edge is open).
@@ -234,6 +235,10 @@ class ExperimentConfig:
     power: PowerPlan = PowerPlan()
     design: Design = Design()
 
+    # The images: None = the synthetic scenes above; a CocoSource = the user's COCO-format set and
+    # its declared held-out split (hsgprof.experiments.datasource; results: coco_eval).
+    data: CocoSource | None = None
+
     def __post_init__(self) -> None:
         for v in self.variants:
             if v not in VARIANTS:
@@ -252,7 +257,8 @@ class ExperimentConfig:
 
     # -------------------------------------------------------------------------------- helpers
     def model_kwargs(self) -> dict[str, Any]:
-        return {"num_classes": self.train_scene.num_classes, **dict(self.model_overrides)}
+        num_classes = self.data.num_classes if self.data is not None else self.train_scene.num_classes
+        return {"num_classes": num_classes, **dict(self.model_overrides)}
 
     def default_capacity(self) -> dict[str, int]:
         """N, K, heads and layers of the preset's own model (the main hybrid runs' capacity point)."""
@@ -287,7 +293,7 @@ class ExperimentConfig:
 # Fields added after results were committed: hashed into the key only when they differ from their
 # default, so the keys of existing presets (the run caches and committed results they name) stay
 # valid while any change to these fields still changes the key.
-KEYED_IF_CHANGED = frozenset({"capacity_trend", "controls", "gate", "power", "design"})
+KEYED_IF_CHANGED = frozenset({"capacity_trend", "controls", "gate", "power", "design", "data"})
 
 
 # The quick canvas: 64×256 with the key at one end and every object at least QUICK_GAP pixels

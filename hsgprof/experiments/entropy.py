@@ -45,11 +45,17 @@ def log_probs(logits: np.ndarray, temperature: float = 1.0, eps: float = 1e-3) -
     return np.logaddexp(np.log1p(-eps) + lq, math.log(eps / c))
 
 
+def class_nll(logq: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """Per-object class NLL in nats from ln q (M, C) and labels (M,) (any class count)."""
+    labels = np.asarray(labels, int)
+    return -logq[np.arange(len(labels)), labels]
+
+
 def nll_terms(logq: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Per-object (class NLL, bit NLL) in nats from ln q (M, C) and labels (M,)."""
     labels = np.asarray(labels, int)
     m = np.arange(len(labels))
-    nll_class = -logq[m, labels]
+    nll_class = class_nll(logq, labels)
     sib = labels ^ 1
     nll_bit = -(logq[m, labels] - np.logaddexp(logq[m, labels], logq[m, sib]))
     return nll_class, nll_bit
@@ -59,7 +65,7 @@ def fit_temperature(logits: np.ndarray, labels: np.ndarray, eps: float = 1e-3) -
     """The T in [0.05, 20] that minimises the class NLL on (logits, labels)."""
     if len(labels) == 0:
         return 1.0
-    res = minimize_scalar(lambda lt: nll_terms(log_probs(logits, math.exp(lt), eps), labels)[0].mean(),
+    res = minimize_scalar(lambda lt: class_nll(log_probs(logits, math.exp(lt), eps), labels).mean(),
                           bounds=(math.log(0.05), math.log(20.0)), method="bounded", options={"xatol": 1e-3})
     return float(math.exp(res.x))
 

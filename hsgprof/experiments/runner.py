@@ -9,11 +9,12 @@ generator, the budget or a metric can never silently reuse old runs.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import time
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator
+from typing import Any, Callable, Iterable
 
 import numpy as np
 from tqdm.auto import tqdm
@@ -22,6 +23,7 @@ from hsgprof.errors import HsgprofError
 from hsgprof.experiments.config import ExperimentConfig, get_preset
 from hsgprof.experiments.evaluate import MODES_BY_VARIANT, EvalSet, ObjectOutputs, ap_rows, make_eval_sets, \
     object_outputs
+from hsgprof.experiments.executors import Executor, get_executor
 from hsgprof.experiments.train import RunSpec, train_run
 from hsgprof.results import atomic_write_bytes, atomic_write_text, check_writable
 
@@ -50,24 +52,46 @@ def run_specs(cfg: ExperimentConfig) -> list[RunSpec]:
     return specs
 
 
-def _record_paths(run_dir: Path, spec: RunSpec | None = None) -> tuple[Path, dict[str, Path]]:
-    names = ("val",) if spec is not None and spec.is_control else OBJECT_SETS
+def _record_paths(run_dir: Path, spec: RunSpec | None = None, names: tuple[str, ...] | None = None
+                  ) -> tuple[Path, dict[str, Path]]:
+    if names is None:
+        names = ("val",) if spec is not None and spec.is_control else OBJECT_SETS
     return run_dir / "record.json", {s: run_dir / f"objects_{s}.npz" for s in names}
 
 
+def _object_sets(cfg: ExperimentConfig) -> tuple[str, ...] | None:
+    """The per-object output sets a run of ``cfg`` saves when the data source decides them (COCO:
+    holdout); None for the synthetic scenes (the run spec decides)."""
+    if cfg.data is not None:
+        from hsgprof.experiments.coco_eval import OBJECT_SETS as COCO_SETS
+
+        return COCO_SETS
+    return None
+
+
 def eval_sets(cfg: ExperimentConfig, spec: RunSpec, cache: dict | None = None) -> dict[str, EvalSet]:
-    """The evaluation sets of a run (a control's carry its scene overrides), built once per ``cache``."""
+    """The evaluation sets of a run (a control's carry its scene overrides; COCO data: the held-out
+    images), built once per ``cache``."""
     cache = {} if cache is None else cache
     key = (cfg.key(), spec.scene)
     if key not in cache:
-        cache[key] = make_eval_sets(cfg, spec.scene)
+        if cfg.data is not None:
+            from hsgprof.experiments.coco_eval import coco_eval_sets
+
+            cache[key] = coco_eval_sets(cfg)
+        else:
+            cache[key] = make_eval_sets(cfg, spec.scene)
     return cache[key]
 
 
 def evaluate_run(model: Any, spec: RunSpec, sets: dict[str, EvalSet], cfg: ExperimentConfig
                  ) -> tuple[list[dict[str, Any]], dict[str, ObjectOutputs]]:
     """AP rows (val overall and by occlusion, occlusion set by occlusion, dense set by density)
-    and per-object outputs (val, occlusion) of one trained run."""
+    and per-object outputs (val, occlusion) of one trained run (COCO data: see coco_eval)."""
+    if cfg.data is not None:
+        from hsgprof.experiments.coco_eval import evaluate_coco_run
+
+        return evaluate_coco_run(model, spec, sets, cfg)
     modes = MODES_BY_VARIANT[spec.variant]
     rows = []
     rows += ap_rows(model, sets["val"], modes, cfg, "overall")
@@ -84,7 +108,7 @@ def run_one(cfg: ExperimentConfig, spec: RunSpec, sets: dict[str, EvalSet], cach
             progress: bool = True, device: str = "cpu") -> dict[str, Any]:
     """Train and evaluate one run, or load it when it is already finished; returns its record."""
     run_dir = cache / spec.key
-    record_path, object_paths = _record_paths(run_dir, spec)
+    record_path, object_paths = _record_paths(run_dir, spec, _object_sets(cfg))
     if resume and record_path.exists() and all(p.exists() for p in object_paths.values()):
         return load_record(run_dir)
     if not resume and run_dir.exists():
@@ -103,6 +127,7 @@ def run_one(cfg: ExperimentConfig, spec: RunSpec, sets: dict[str, EvalSet], cach
         fields = grid_fields(cfg, {k: v.cpu() for k, v in model.state_dict().items()}, grow=False)
     record = {"fields": fields, "spec": {"variant": spec.variant, "seed": spec.seed, "tag": spec.tag,
                        "overrides": dict(spec.overrides), "scene": dict(spec.scene), "key": spec.key},
+              "object_sets": list(object_paths),
               "config_key": cfg.key(), "log": log, "ap": rows, "eval_wall_s": time.perf_counter() - t0}
     atomic_write_text(record_path, json.dumps(_finite(record)) + "\n")
     return load_record(run_dir)
@@ -144,7 +169,8 @@ def load_record(run_dir: Path) -> dict[str, Any]:
     except (OSError, json.JSONDecodeError) as exc:
         raise HsgprofError(f"run record {str(record_path)!r} cannot be read ({exc}); delete the folder to rerun") from None
     sp = record["spec"]
-    _, object_paths = _record_paths(Path(run_dir), RunSpec(sp["variant"], sp["seed"], sp["tag"]))
+    names = tuple(record["object_sets"]) if record.get("object_sets") else None
+    _, object_paths = _record_paths(Path(run_dir), RunSpec(sp["variant"], sp["seed"], sp["tag"]), names)
     record["log"] = {k: (_unfinite(v) if isinstance(v, list) else v) for k, v in record["log"].items()}
     record["ap"] = _unfinite(record["ap"])
     record["objects"] = {}
@@ -161,13 +187,14 @@ THREADS_PER_RUN = 1
 _WORKER_SETS: dict = {}
 
 
-def _worker(cfg: ExperimentConfig, spec: RunSpec, cache: Path, resume: bool, device: str) -> tuple[str, float]:
-    """One run in a worker process (eval sets built once per process)."""
+def _worker(cfg: ExperimentConfig, spec: RunSpec, cache: Path, resume: bool, device: str,
+            progress: bool = False) -> tuple[str, float]:
+    """One run as one task, in a worker process or a Ray task (eval sets built once per process)."""
     import torch
 
     torch.set_num_threads(THREADS_PER_RUN)
     t0 = time.perf_counter()
-    run_one(cfg, spec, eval_sets(cfg, spec, _WORKER_SETS), cache, resume, False, device)
+    run_one(cfg, spec, eval_sets(cfg, spec, _WORKER_SETS), cache, resume, progress, device)
     return spec.key, time.perf_counter() - t0
 
 
@@ -191,79 +218,84 @@ def track_runs(results: Iterable[tuple[str, float]], total: int, progress: bool 
     return done
 
 
-def _is_done(cache: Path, spec: RunSpec) -> bool:
-    record_path, object_paths = _record_paths(cache / spec.key, spec)
+def _is_done(cache: Path, spec: RunSpec, names: tuple[str, ...] | None = None) -> bool:
+    record_path, object_paths = _record_paths(cache / spec.key, spec, names)
     return record_path.exists() and all(p.exists() for p in object_paths.values())
 
 
 def run_experiment(cfg: ExperimentConfig, out_dir: str | Path | None = None, cache_dir: str | Path | None = None,
                    resume: bool = True, progress: bool = True, device: str = "cpu",
                    command: str | None = None, workers: int | None = None,
-                   on_run_done: RunHook | None = None) -> dict[str, Path]:
+                   on_run_done: RunHook | None = None, backend: str | Executor = "local") -> dict[str, Path]:
     """Run (or reuse) every declared run, then write the tidy results files; returns their paths.
 
     ``workers``: runs trained at once in separate processes (default: the CPU count on CPU, 1 on
     a GPU); each uses one torch thread, so the results do not depend on it. ``progress``: a tqdm
     bar over runs (and, with one worker, per-step bars inside each run). ``on_run_done``: called
     after each run trained by this invocation (see :data:`RunHook`), whatever ``progress`` is.
+    ``backend``: ``"local"`` (a process pool), ``"ray"`` (one Ray task per run, see
+    :mod:`hsgprof.experiments.executors`) or an :class:`Executor` (the caller closes it). Every
+    backend reads and writes the same cache, so a run finished by one is reused by the other; a
+    task that dies resumes from its last checkpoint; the results are written here, by the driver.
     """
     import torch
-
-    from hsgprof.experiments.analysis import write_all
 
     t0 = time.perf_counter()
     out = Path(out_dir) if out_dir is not None else DEFAULT_OUT / f"experiments-{cfg.name}"
     cache = Path(cache_dir) if cache_dir is not None else default_cache_dir()
     check_writable(out, "--out", folder=True)                # both output folders, before any run trains
     check_writable(cache, "--cache", folder=True)
-    cache = cache / cfg.key()
+    cache = cache.resolve() / cfg.key()              # absolute: remote workers do not share our cwd
     cache.mkdir(parents=True, exist_ok=True)
     atomic_write_text(cache / "config.json", json.dumps(_finite(cfg.to_dict()), indent=2, default=str) + "\n")
     specs = run_specs(cfg)
-    todo = [s for s in specs if not (resume and _is_done(cache, s))]
-    if workers is None:
-        workers = (os.cpu_count() or 1) if device == "cpu" else 1
-    workers = max(1, min(workers, len(todo)))
-    if todo and workers > 1:
-        import multiprocessing as mp
-        from concurrent.futures import ProcessPoolExecutor, as_completed
-
-        # Longest runs first (hybrid, then grid-only, then sparse-only) so the pool drains evenly.
-        # Workers train without per-step bars; the parent's bar advances as each run finishes.
-        order = sorted(todo, key=lambda s: {"hybrid": 0, "grid-only": 1, "sparse-only": 2}[s.variant])
-        workers = min(workers, len(order))
-        with ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn")) as pool:
-            futures = [pool.submit(_worker, cfg, s, cache, resume, device) for s in order]
-            try:
-                track_runs((f.result() for f in as_completed(futures)), len(todo), progress, on_run_done)
-            except BaseException:                    # an error or an interrupt: drop the queued runs
-                for f in futures:
-                    f.cancel()
-                raise
+    names = _object_sets(cfg)
+    todo = [s for s in specs if not (resume and _is_done(cache, s, names))]
+    if not resume:                     # retrain: clear here, so a retried task resumes instead of clearing again
+        for spec in todo:
+            for p in (cache / spec.key).glob("*") if (cache / spec.key).is_dir() else ():
+                p.unlink()
+    if isinstance(backend, Executor):
+        executor, owned = backend, False
     else:
+        if backend == "local" and workers is None:
+            workers = (os.cpu_count() or 1) if device == "cpu" else 1
+        if backend == "local":
+            workers = max(1, min(workers, len(todo)))
+        executor, owned = get_executor(backend, workers, device=device), True
+    try:
+        # Longest runs first (hybrid, then grid-only, then sparse-only) so the workers drain evenly.
+        # Workers train without per-step bars; the driver's bar advances as each run finishes.
+        order = sorted(todo, key=lambda s: {"hybrid": 0, "grid-only": 1, "sparse-only": 2}[s.variant])
+        task = functools.partial(_worker, cfg, cache=cache, resume=True, device=device,
+                                 progress=progress and executor.in_process)
         threads = torch.get_num_threads()
-        torch.set_num_threads(THREADS_PER_RUN)
         try:
-            built: dict = {}
-
-            def sequential() -> Iterator[tuple[str, float]]:
-                for spec in todo:
-                    t = time.perf_counter()
-                    run_one(cfg, spec, eval_sets(cfg, spec, built), cache, resume, progress, device)
-                    yield spec.key, time.perf_counter() - t
-
-            track_runs(sequential(), len(todo), progress, on_run_done)
+            track_runs((r for _, r in executor.imap_unordered(task, order)), len(todo), progress, on_run_done)
         finally:
             torch.set_num_threads(threads)
-    sets = make_eval_sets(cfg)
+            if executor.in_process:
+                _WORKER_SETS.clear()                 # sets built in this process: not kept past the call
+        ran_on = executor.describe()
+    finally:
+        if owned:
+            executor.close()
+    sets = eval_sets(cfg, RunSpec("hybrid", cfg.seeds[0]))
     records = [load_record(cache / s.key) for s in specs]
     wall = time.perf_counter() - t0
     timing_path = cache / "training_invocation.json"
     if todo:                                   # this invocation trained something: remember its wall time
         atomic_write_text(timing_path, json.dumps({"wall_s_to_records": wall, "runs_trained": len(todo),
                                                    "runs_total": len(specs), "workers": workers,
-                                                   "cpu_count": os.cpu_count(), "device": device}) + "\n")
+                                                   "cpu_count": os.cpu_count(), "device": device,
+                                                   "executor": ran_on}) + "\n")
     timing = json.loads(timing_path.read_text()) if timing_path.exists() else None
+    if cfg.data is not None:
+        from hsgprof.experiments.coco_eval import write_coco_results
+
+        return write_coco_results(records, cfg, sets, out, wall_s=wall, command=command, training_invocation=timing)
+    from hsgprof.experiments.analysis import write_all
+
     return write_all(records, cfg, sets, out, wall_s=wall, command=command, training_invocation=timing)
 
 

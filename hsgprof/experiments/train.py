@@ -21,6 +21,7 @@ Checkpoints (model, optimiser, step, logs) are written atomically and read with
 from __future__ import annotations
 
 import io
+import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,7 +32,9 @@ from tqdm.auto import tqdm
 
 from hsgprof.errors import HsgprofError
 from hsgprof.adapters.hsgdet_experiments import build_model, scene_batch
+from hsgprof.experiments import faults
 from hsgprof.experiments.config import ExperimentConfig
+from hsgprof.experiments.datasource import coco_batch
 from hsgprof.experiments.evaluate import MODES_BY_VARIANT, EvalSet, ap_rows
 from hsgprof.results import atomic_write_bytes
 
@@ -173,7 +176,7 @@ def train_run(cfg: ExperimentConfig, spec: RunSpec, run_dir: str | Path, conv_se
     t0 = time.perf_counter()
     # On a GPU the next batch is drawn on the CPU in a background thread while this step runs (the
     # same (seed, step) batches as without it, so results do not depend on it).
-    batches = Prefetch(scene, b.batch_size, spec.seed, step, b.steps, enabled=device.type != "cpu")
+    batches = Prefetch(scene, b.batch_size, spec.seed, step, b.steps, enabled=device.type != "cpu", data=cfg.data)
     try:
         while step < b.steps:
             for g in opt.param_groups:
@@ -212,6 +215,7 @@ def train_run(cfg: ExperimentConfig, spec: RunSpec, run_dir: str | Path, conv_se
                 row[f"grad_{short}"] = _norm([p.grad for p in groups[short]]) if groups[short] else float("nan")
             row["grad_shared"] = _norm([p.grad for p in groups["shared"]])
             row["grad_total"] = float(torch.nn.utils.clip_grad_norm_(params, b.grad_clip))
+            _check_finite(spec, step, row)                   # before the step corrupts the weights
             opt.step()
             log["train"].append(row)
             step += 1
@@ -222,17 +226,33 @@ def train_run(cfg: ExperimentConfig, spec: RunSpec, run_dir: str | Path, conv_se
                 log["wall_s"] += time.perf_counter() - t0
                 t0 = time.perf_counter()
                 checkpoint()
+                faults.after_checkpoint(spec.key, step)
     finally:
         bar.close()
         batches.close()
     return model, log
 
 
+def _check_finite(spec: RunSpec, step: int, row: dict[str, Any]) -> None:
+    """A non-finite loss or gradient norm stops the run with one line, before the optimizer step.
+
+    Training on would only fail later and obscurely (NaN boxes reach the Hungarian matching). Seen on
+    flat-colour images, where BatchNorm sees zero variance and the backbone's gradient explodes.
+    """
+    bad = [k for k in ("loss", "grad_total") if not math.isfinite(row[k])]
+    if bad:
+        raise HsgprofError(f"run {spec.key}: {' and '.join(bad)} became non-finite at step {step} "
+                           f"(loss {row['loss']}, gradient norm {row['grad_total']}); the checkpoint before "
+                           "this step is intact. Check the data (e.g. flat-colour images) or lower the learning rate")
+
+
 class Prefetch:
     """Training batches by step; with ``enabled``, the next one is drawn in a background thread."""
 
-    def __init__(self, scene: Any, batch_size: int, seed: int, start: int, stop: int, enabled: bool) -> None:
+    def __init__(self, scene: Any, batch_size: int, seed: int, start: int, stop: int, enabled: bool,
+                 data: Any = None) -> None:
         self.scene, self.batch_size, self.seed, self.stop = scene, batch_size, seed, stop
+        self.data = data                                    # a CocoSource: the user's images instead of scenes
         self.pool = None
         self.pending: dict[int, Any] = {}
         if enabled:
@@ -242,7 +262,10 @@ class Prefetch:
             self._submit(start)
 
     def _draw(self, step: int) -> tuple[torch.Tensor, list[dict[str, torch.Tensor]]]:
-        images, targets, _ = scene_batch(self.scene, self.batch_size, (self.seed, step))
+        if self.data is not None:
+            images, targets = coco_batch(self.data, self.batch_size, (self.seed, step))
+        else:
+            images, targets, _ = scene_batch(self.scene, self.batch_size, (self.seed, step))
         if self.pool is not None:
             images = images.pin_memory() if torch.cuda.is_available() else images
         return images, targets
