@@ -9,8 +9,8 @@ and are converted, never rounded into agreement):
 - ``memory_hsgdet_seed.json`` (kind ``memory.hsgdet.seed``): each figure of the seed's "Memory
   Footprint (FP16)" beside the estimate it claims;
 - ``memory_hsgdet_max_batch.json`` (kind ``memory.hsgdet.max_batch``): the largest batch
-  predicted to fit a 16 GB card (V100-16GB: 15.78 GiB total, 512 MiB assumed for the CUDA
-  context) at 1080×1920, inference and training, fp32 and fp16 AMP.
+  predicted to fit a 16 GB card (V100-16GB: its total and the source of that figure are in
+  ``hsgprof/memory/cards.py``; 512 MiB assumed for the CUDA context) at 1080×1920, inference and training, fp32 and fp16 AMP.
 
 Profiles: ``quick`` (the above, about a minute on one CPU core) and ``full`` (adds bf16, the
 grid-only variant and yolov8l-ref, and the T4 card).

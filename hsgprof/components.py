@@ -66,6 +66,19 @@ class ComponentMap:
                 owners[p] = c.name
 
 
+def components_of(model: nn.Module, cmap: ComponentMap | None) -> ComponentMap:
+    """The components every per-component table of ``model`` uses: ``cmap``'s present in the model,
+    else one component per top-level child (named by its module path).
+
+    A model without an adapter (e.g. ``torchvision.models:resnet50``) is thus grouped by its
+    top-level modules (conv1, bn1, ..., layer1..layer4, fc) by ``count``, ``memory`` and the
+    CPU memory truth alike.
+    """
+    if cmap is not None:
+        return cmap.present(model)
+    return ComponentMap.top_level(model)
+
+
 def param_count(module: nn.Module, trainable_only: bool = False) -> int:
     """Number of parameters (shared tensors counted once)."""
     seen, total = set(), 0

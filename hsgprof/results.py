@@ -2,6 +2,8 @@
 
 A results file is JSON: ``{"kind": ..., "provenance": {...}, "rows": [...], "meta": {...}}``.
 Reports read these files and never recompute silently; a foreign or corrupt file is an error.
+:func:`check_writable` is what every command with an output path calls before it does any work.
+This module imports pandas only inside the functions that need it (the CLI imports it for ``--help``).
 """
 
 from __future__ import annotations
@@ -11,14 +13,49 @@ import math
 import os
 import tempfile
 from pathlib import Path
-from typing import Any, Iterable
-
-import pandas as pd
+from typing import TYPE_CHECKING, Any, Iterable
 
 from hsgprof.errors import HsgprofError
 from hsgprof.provenance import provenance as _provenance
 
+if TYPE_CHECKING:  # pragma: no cover
+    import pandas as pd
+
 SCHEMA = "hsgprof.results/1"
+
+
+def check_writable(path: str | Path, flag: str = "--out", folder: bool = False) -> Path:
+    """Raise a one-line :class:`HsgprofError` now if ``path`` could not be written later.
+
+    Called before any stage or measurement runs, so a bad output path fails in a second, not
+    after the work. ``folder=False``: ``path`` is a file to be written (it must not be a folder);
+    ``folder=True``: a folder to be created or filled (it must not be a file). The deepest part
+    of the path that exists must be a folder in which a file can really be created: it is probed
+    by creating and removing a temporary file, because permission bits alone pass a read-only
+    mount, ``/proc`` or any folder when running as root. Nothing is left behind and no folder
+    is created. ``flag`` names the option in the message. Returns ``Path(path)``.
+    """
+    path = Path(path)
+    if not str(path) or "\0" in str(path):
+        raise HsgprofError(f"{flag} {str(path)!r} is not a valid path")
+    probe = path.parent
+    try:                                          # OSError only: an HsgprofError raised here passes through
+        if path.is_dir() and not folder:
+            raise HsgprofError(f"{flag} {str(path)!r} is a folder; give a file path")
+        if path.exists() and not path.is_dir() and folder:
+            raise HsgprofError(f"{flag} {str(path)!r} is a file; give a folder")
+        probe = path if (folder and path.is_dir()) else path.parent
+        while not probe.exists() and probe != probe.parent:
+            probe = probe.parent
+        if not probe.is_dir():
+            raise HsgprofError(f"{flag} {str(path)!r} is not writable: {str(probe)!r} is a file, not a folder")
+        fd, tmp = tempfile.mkstemp(dir=probe, prefix=".hsgprof-probe-")
+    except OSError as exc:
+        raise HsgprofError(f"{flag} {str(path)!r} is not writable: cannot create a file in {str(probe)!r} "
+                           f"({exc.strerror or exc})") from None
+    os.close(fd)
+    os.unlink(tmp)
+    return path
 
 
 def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
@@ -69,7 +106,7 @@ def _jsonable(value: Any) -> Any:
 def results_json(kind: str, rows: Iterable[dict[str, Any]] | pd.DataFrame, config: dict[str, Any] | None = None,
                  meta: dict[str, Any] | None = None, command: str | None = None) -> str:
     """The text of a tidy results file (JSON) with provenance, as :func:`write_results` writes it."""
-    if isinstance(rows, pd.DataFrame):
+    if hasattr(rows, "to_dict") and hasattr(rows, "columns"):          # a DataFrame (pandas is not imported here)
         rows = rows.to_dict(orient="records")
     doc = {"schema": SCHEMA, "kind": kind, "provenance": _provenance(config, command),
            "rows": list(rows), "meta": meta or {}}
@@ -81,19 +118,6 @@ def write_results(path: str | Path, kind: str, rows: Iterable[dict[str, Any]] | 
                   command: str | None = None) -> Path:
     """Write a tidy results file (JSON) with provenance; returns the path written."""
     return atomic_write_text(path, results_json(kind, rows, config, meta, command))
-
-
-def check_writable(out: str | Path, flag: str = "--out") -> Path:
-    """Fail before any work if ``out`` cannot be written (one line; nothing is created)."""
-    out = Path(out)
-    if out.is_dir():
-        raise HsgprofError(f"{flag} {str(out)!r} is a folder; give a file path such as report.pdf")
-    probe = out.parent if str(out.parent) else Path(".")
-    while not probe.exists():
-        probe = probe.parent
-    if not probe.is_dir() or not os.access(probe, os.W_OK | os.X_OK):
-        raise HsgprofError(f"{flag} {str(out)!r} is not writable (no write access to {str(probe)!r})")
-    return out
 
 
 def read_results(path: str | Path, kind: str | None = None) -> dict[str, Any]:
@@ -114,6 +138,8 @@ def read_results(path: str | Path, kind: str | None = None) -> dict[str, Any]:
 
 def results_frame(path: str | Path, kind: str | None = None) -> pd.DataFrame:
     """The rows of a results file as a DataFrame."""
+    import pandas as pd
+
     return pd.DataFrame(read_results(path, kind)["rows"])
 
 

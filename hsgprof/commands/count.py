@@ -5,16 +5,14 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pandas as pd
-
-from hsgprof.adapters import hsgdet as hsgdet_adapter
-from hsgprof.counting import BACKEND_NAMES, count
-from hsgprof.counting.api import CountResult
-from hsgprof.counting.tables import for_display
+from hsgprof.counting.choices import BACKENDS as BACKEND_NAMES
 from hsgprof.errors import HsgprofError
-from hsgprof.results import atomic_write_text, render_table
+from hsgprof.results import atomic_write_text, check_writable, render_table
+
+if TYPE_CHECKING:  # pragma: no cover
+    from hsgprof.counting.api import CountResult
 
 FORMATS = ("md", "csv", "json", "latex")
 BY = ("component", "module", "op")
@@ -58,6 +56,8 @@ def _parse_overrides(items: list[str]) -> dict[str, Any]:
 
 
 def _modes(args: argparse.Namespace) -> tuple[str, ...]:
+    from hsgprof.adapters import hsgdet as hsgdet_adapter
+
     if args.mode == "both":
         return ("native", "padded")
     if args.mode:
@@ -66,6 +66,8 @@ def _modes(args: argparse.Namespace) -> tuple[str, ...]:
 
 
 def _summary(res: CountResult) -> list[str]:
+    from hsgprof.adapters import hsgdet as hsgdet_adapter
+
     lines = [f"- referee: {res.macs / 1e9:.4g} GMACs = {res.flops / 1e9:.4g} GFLOPs (GEMM); "
              f"{res.flops_all / 1e9:.4g} GFLOPs with non-GEMM work; {res.params / 1e6:.4g} M params; "
              f"ran on {res.referee.device} in {res.referee.seconds:.2f} s"]
@@ -95,6 +97,10 @@ def _summary(res: CountResult) -> list[str]:
 
 def render(results: list[CountResult], by: str, depth: int, fmt: str) -> str:
     """The command's output text for one or more modes."""
+    import pandas as pd
+
+    from hsgprof.counting.tables import for_display
+
     if fmt == "json":
         objs = {r.mode: _clean_nan(r.to_dict(by, depth)) for r in results}
         top = dict(objs[results[0].mode])
@@ -147,6 +153,10 @@ def run_count(args: argparse.Namespace) -> int:
     if args.depth < 0:
         raise HsgprofError(f"--depth {raw_depth!r} is not accepted; give an integer >= 0")
     overrides = _parse_overrides(args.overrides)
+    if args.out:
+        check_writable(args.out)
+    from hsgprof.counting import count          # heavy (torch): imported when the command runs
+
     results = [count(args.target, args.input, mode, args.backend, **overrides) for mode in _modes(args)]
     text = render(results, args.by, args.depth, args.format)
     if args.out:

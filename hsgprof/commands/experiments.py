@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 from hsgprof.errors import HsgprofError
+from hsgprof.results import check_writable
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -143,6 +144,9 @@ def gpu_cmd(args: argparse.Namespace) -> int:
     get_preset(args.preset)                                     # a bad name fails before CUDA is touched
     if args.workers is not None and args.workers < 1:
         raise HsgprofError(f"--workers {args.workers} is not accepted; give 1 or more")
+    for flag, path in (("--out", args.out), ("--cache", args.cache)):
+        if path:
+            check_writable(path, flag, folder=True)          # before CUDA is touched or anything trains
     command = "hsgprof " + " ".join(shlex.quote(a) for a in sys.argv[1:]) if sys.argv else None
     rec = run_gpu_preset(Path(args.out) if args.out else None, args.preset, args.workers, args.tests,
                          command or "", cache_dir=args.cache)
@@ -178,6 +182,7 @@ def data_cmd(args: argparse.Namespace) -> int:
 
     if args.n < 1:
         raise HsgprofError(f"-n {args.n} is not accepted; give at least 1 image")
+    check_writable(args.out, "--out", folder=True)
     cfg = get_preset(args.preset)
     scene = {"train": cfg.train_scene, "val": cfg.val_scene, "occlusion": cfg.occlusion_scene,
              "dense": cfg.dense_scene}[args.set]

@@ -6,6 +6,7 @@ import argparse
 
 from hsgprof.errors import HsgprofError
 from hsgprof.gpu import SECTIONS
+from hsgprof.memory.cards import CARDS, DEFAULT_CARD
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -21,7 +22,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--sections", default=",".join(SECTIONS),
                    help=f"comma-separated subset of {','.join(SECTIONS)} (default all)")
     p.add_argument("--input", default="1080x1920", help="HxW of every measurement (default 1080x1920)")
-    p.add_argument("--card", default="V100-16GB", help="16 GB card to emulate: V100-16GB or T4 (default V100-16GB)")
+    p.add_argument("--card", default=DEFAULT_CARD, help=f"card to emulate: {', '.join(CARDS)} (default {DEFAULT_CARD}; "
+                                                       "`hsgprof memory --cards` lists their memory and sources)")
     p.add_argument("--compile-mode", default="reduce-overhead",
                    help="torch.compile mode of the compiled steps: default, reduce-overhead or max-autotune "
                         "(default reduce-overhead: CUDA graphs remove launch overhead)")

@@ -6,6 +6,7 @@ import argparse
 import sys
 
 from hsgprof.errors import HsgprofError
+from hsgprof.results import check_writable
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -39,9 +40,11 @@ def run_validate(args: argparse.Namespace) -> int:
         bad = [s for s in args.stages if s not in V.STAGES]
         if bad:
             raise HsgprofError(f"unknown validation stage {bad[0]!r}; accepted: {', '.join(V.STAGES)}")
+    out = check_writable(args.out or V.DEFAULT_OUT, "--out")          # both outputs, before any estimator runs
+    check_writable(args.figures or out.parent / "figures", "--figures", folder=True)
     res = V.run_validation("quick" if args.quick else "full", args.stages,
                            progress=lambda msg: print(msg, file=sys.stderr, flush=True))
-    paths = V.write_validation(res, args.out or V.DEFAULT_OUT, args.figures,
+    paths = V.write_validation(res, out, args.figures,
                                command=" ".join(["hsgprof", "info", "validate", *sys.argv[3:]]))
     table = V.bias_table(res["summary"]) if len(res["summary"]) else None
     if table is not None and len(table):

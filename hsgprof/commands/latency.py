@@ -39,7 +39,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _check(args: argparse.Namespace) -> tuple[int, int, str | None]:
-    from hsgprof.memory.steps import PRECISIONS
+    from hsgprof.memory.choices import PRECISIONS
+    from hsgprof.results import check_writable
     from hsgprof.timing.compiled import check_compile_mode
 
     if args.format not in FORMATS:
@@ -61,6 +62,8 @@ def _check(args: argparse.Namespace) -> tuple[int, int, str | None]:
     reference = args.reference or (args.targets[-1] if len(args.targets) > 1 else None)
     if reference is not None and reference not in args.targets:
         raise HsgprofError(f"--reference {reference!r} is not one of the targets {args.targets}")
+    if args.out:
+        check_writable(args.out)
     return warmup, repeat, reference
 
 

@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import argparse
 
-from hsgprof.components import module_tree, params_by_component
 from hsgprof.errors import HsgprofError
 from hsgprof.results import render_table
-from hsgprof.targets import load_target
 
 FORMATS = ("text", "md", "csv", "json", "latex")
 
@@ -26,6 +24,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run_summary(args: argparse.Namespace) -> int:
     if args.format not in FORMATS:
         raise HsgprofError(f"--format {args.format!r} is not accepted; choose one of {', '.join(FORMATS)}")
+    from hsgprof.components import module_tree, params_by_component      # heavy (torch, pandas)
+    from hsgprof.targets import load_target
+
     target = load_target(args.target, device="meta")      # parameters are counted without allocating
     tree = module_tree(target.model, args.depth)
     comps = params_by_component(target.model, target.components) if target.components else None

@@ -5,8 +5,6 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from tqdm import tqdm
-
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("report", help="build the verdict report (PDF + Markdown) from the analyses' results",
@@ -29,21 +27,26 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
     from hsgprof.report.build import DEFAULT_OUT, DEFAULT_RESULTS, build_report
 
     profile = "full" if args.full else "smoke" if args.smoke else "quick"
-    bar = tqdm(desc="hsgprof report", unit="stage", leave=False)
+    bars: list[tqdm] = []                  # made at the first stage, so an error before it stays one line
 
     def progress(message: str) -> None:
-        bar.set_postfix_str(message)
-        bar.update(1)
+        if not bars:
+            bars.append(tqdm(desc="hsgprof report", unit="stage", leave=False))
+        bars[0].set_postfix_str(message)
+        bars[0].update(1)
         tqdm.write(f"[report] {message}")
 
     try:
         written = build_report(args.out or DEFAULT_OUT, args.format, profile, args.results_dir or DEFAULT_RESULTS,
                                args.from_results, progress=progress, device=args.device)
     finally:
-        bar.close()
+        for bar in bars:
+            bar.close()
     for kind, path in written.items():
         print(f"{kind}: {path}")
     return 0

@@ -58,12 +58,15 @@ def render(res, fmt: str) -> str:
 def run_rf(args: argparse.Namespace) -> int:
     from hsgprof.commands.count import _parse_overrides
     from hsgprof.receptive import receptive_fields
-    from hsgprof.results import atomic_write_text
+    from hsgprof.results import atomic_write_text, check_writable
 
     if args.format not in FORMATS:
         raise HsgprofError(f"--format {args.format!r} is not accepted; choose one of {', '.join(FORMATS)}")
     if args.figure and not args.figure.lower().endswith((".png", ".pdf")):
         raise HsgprofError(f"--figure {args.figure!r} is not accepted; give a .png or .pdf path")
+    for flag, path in (("--out", args.out), ("--figure", args.figure)):
+        if path:
+            check_writable(path, flag)                      # before the model is built
     res = receptive_fields(args.target, args.input, share=args.share, samples=args.samples, seed=args.seed,
                            weights=args.weights, overrides=_parse_overrides(args.overrides))
     text = render(res, args.format)

@@ -24,12 +24,13 @@ from torch import nn
 from hsgprof.adapters import hsgdet as hsgdet_adapter
 from hsgprof.components import ComponentMap, param_count
 from hsgprof.counting import backends as B
+from hsgprof.counting import choices
 from hsgprof.counting.backends.base import BackendResult, Job
 from hsgprof.counting.tables import component_table, module_table, op_table, global_share
 from hsgprof.errors import HsgprofError
 from hsgprof.targets import Target, load_target, parse_input
 
-MODES = ("native", "padded")
+MODES = choices.MODES
 GRAD_MODES = ("no_grad", "enable_grad", "inference_mode")
 PAD_MULTIPLE = 32
 

@@ -16,8 +16,6 @@ from functools import lru_cache
 from typing import Any
 
 import torch
-import torch._dynamo  # noqa: F401  imported up front: its one-time patch of torch.manual_seed would otherwise
-#                       happen inside the first guarded count (meta kernels import it lazily) and be reported
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils.flop_counter import flop_registry as FCM_REGISTRY
 from torch.utils.weak import WeakIdKeyDictionary

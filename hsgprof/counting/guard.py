@@ -141,9 +141,24 @@ class Snapshot:
         return self.changes
 
 
+def _import_dynamo() -> None:
+    """Import ``torch._dynamo`` now, before the snapshot, not at module import time.
+
+    Torch imports it lazily on the first call of a function wrapped in ``torch._disable_dynamo``:
+    a ``TorchDispatchMode``'s ``__torch_dispatch__`` (the referee's counting mode, FlopCounterMode)
+    and the Python reference kernels the meta device runs (batch norm's decomposition,
+    ``normal_`` in ``nn.Embedding``'s init). That import replaces ``torch.manual_seed`` once;
+    inside a guarded run it would be reported as the counter's change. Importing it here keeps it
+    out of the snapshot, and keeps ``import hsgprof.counting`` (and the CLI's ``--help``) free of
+    its cost (seconds: ``python -X importtime``).
+    """
+    import torch._dynamo  # noqa: F401
+
+
 @contextmanager
 def preserved(model: nn.Module) -> Iterator[Snapshot]:
     """Run the body; afterwards (even on error) undo and record any change to ``model`` or torch."""
+    _import_dynamo()
     snap = Snapshot.take(model)
     try:
         yield snap

@@ -13,7 +13,7 @@ import pandas as pd
 
 from hsgprof.adapters import hsgdet as hsgdet_adapter
 from hsgprof.claims.seed import SEED_COMPONENT_PARAMS, SEED_FLOPS
-from hsgprof.components import ComponentMap, params_by_component
+from hsgprof.components import ComponentMap, components_of, params_by_component
 
 if TYPE_CHECKING:  # pragma: no cover
     from hsgprof.counting.api import CountResult
@@ -29,9 +29,7 @@ def seed_flops_by_row() -> dict[str, float]:
 
 def component_map(result: "CountResult") -> ComponentMap:
     """The target's components present in its model, else its top-level children as components."""
-    if result.components is not None:
-        return result.components.present(result.model)
-    return ComponentMap.top_level(result.model)
+    return components_of(result.model, result.components)
 
 
 def _assign(frame: pd.DataFrame, cmap: ComponentMap) -> pd.Series:

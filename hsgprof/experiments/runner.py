@@ -25,7 +25,7 @@ from hsgprof.experiments.evaluate import MODES_BY_VARIANT, EvalSet, ObjectOutput
     object_outputs
 from hsgprof.experiments.executors import Executor, get_executor
 from hsgprof.experiments.train import RunSpec, train_run
-from hsgprof.results import atomic_write_bytes, atomic_write_text
+from hsgprof.results import atomic_write_bytes, atomic_write_text, check_writable
 
 DEFAULT_OUT = Path("reports/results")
 OBJECT_SETS = ("val", "occlusion")
@@ -243,6 +243,8 @@ def run_experiment(cfg: ExperimentConfig, out_dir: str | Path | None = None, cac
     t0 = time.perf_counter()
     out = Path(out_dir) if out_dir is not None else DEFAULT_OUT / f"experiments-{cfg.name}"
     cache = Path(cache_dir) if cache_dir is not None else default_cache_dir()
+    check_writable(out, "--out", folder=True)                # both output folders, before any run trains
+    check_writable(cache, "--cache", folder=True)
     cache = cache.resolve() / cfg.key()              # absolute: remote workers do not share our cwd
     cache.mkdir(parents=True, exist_ok=True)
     atomic_write_text(cache / "config.json", json.dumps(_finite(cfg.to_dict()), indent=2, default=str) + "\n")

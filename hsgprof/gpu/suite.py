@@ -32,7 +32,8 @@ from typing import Any, Callable
 from hsgprof.errors import HsgprofError
 from hsgprof.gpu import SECTIONS
 from hsgprof.provenance import REPO_ROOT
-from hsgprof.results import atomic_write_text, write_results
+from hsgprof.memory.cards import card
+from hsgprof.results import atomic_write_text, check_writable, write_results
 
 CAPS = {"latency": 90.0, "profile": 120.0, "memory": 45.0, "snapshot": 15.0, "maxbatch": 60.0}
 FLOORS = {"profile": 30.0}           # kept for a later profile step while earlier steps run
@@ -111,6 +112,7 @@ class Suite:
             raise HsgprofError(f"--input {args.input!r} is not accepted; give HxW with H, W >= 32, "
                                "e.g. 1080x1920") from None
         self.hw = (h, w)
+        card(args.card)                          # an unknown --card fails here, before anything is measured
         self.quick = args.quick
         self.device = args.device
         self.compile_mode = args.compile_mode
@@ -134,6 +136,7 @@ class Suite:
         self.pool: Any = None
         self.futures: dict[tuple, Any] = {}
         self.current_step = ""
+        check_writable(self.out, "--out", folder=True)       # before anything is measured or written
         self.out.mkdir(parents=True, exist_ok=True)
         if args.resume:
             from hsgprof.gpu.resume import load_previous
@@ -228,7 +231,6 @@ class Suite:
         import torch
 
         from hsgprof.memory import cuda as cuda_mem
-        from hsgprof.memory.budget import card
 
         self.log(f"hsgprof gpu-suite on {self.gpu}; out={self.out}; budget {self.args.max_minutes} min; "
                  f"steps {', '.join(s.label for s in self.plan)}; input {self.hw[0]}x{self.hw[1]}; "

@@ -1,65 +1,20 @@
-"""The 16 GB question: which batch fits a 16 GB card, predicted from the estimate (no GPU needed).
+"""Which batch fits a card, predicted from the estimate (no GPU needed).
 
-A "16 GB card" is its memory as the driver reports it (DESIGN.md), minus what the CUDA context
-takes before PyTorch's allocator sees any of it. Reference totals (``cudaDeviceProp.totalGlobalMem``,
-what ``torch.cuda.get_device_properties(0).total_memory`` returns and OOM messages print as
-"total capacity"):
-
-- Tesla V100-SXM2/PCIe 16GB: 16,945,512,448 B = 15.78 GiB (the default here);
-- Tesla T4: 15,843,721,216 B = 14.76 GiB (a tighter 16 GB-class card);
-
-The allocator may use ``total - context``. The context (CUDA runtime, cuDNN/cuBLAS kernels,
-lazily loaded) is measured on the GPU by the suite; without a GPU, 512 MiB is assumed. The GPU
-suite emulates the card on a larger GPU with ``torch.cuda.set_per_process_memory_fraction``:
-fraction = usable / total of the GPU it runs on; the limit applies to *reserved* memory (the
-caching allocator's segments), which is also what decides an OOM on the real card.
+The cards, their memory as the driver reports it and where each figure comes from are in
+:mod:`hsgprof.memory.cards` (re-exported here): a card's allocator budget is its total minus the
+CUDA context. The GPU suite emulates a card on a larger GPU with
+``torch.cuda.set_per_process_memory_fraction``: fraction = usable / total of the GPU it runs on;
+the limit applies to *reserved* memory (the caching allocator's segments), which is also what
+decides an OOM on the real card.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
-from hsgprof.errors import HsgprofError
+from hsgprof.memory.cards import CARDS, DEFAULT_CARD, DEFAULT_CONTEXT_BYTES, Card, GiB, MiB, card  # noqa: F401
 from hsgprof.memory.estimate import MemoryEstimate, estimate_memory
 from hsgprof.memory.search import SearchResult, search_max_batch
-
-MiB = 1 << 20
-GiB = 1 << 30
-
-CARD_TOTAL_BYTES = {"V100-16GB": 16_945_512_448, "T4": 15_843_721_216}
-DEFAULT_CARD = "V100-16GB"
-DEFAULT_CONTEXT_BYTES = 512 * MiB
-
-
-@dataclass(frozen=True)
-class Card:
-    """A GPU's memory as PyTorch's allocator can use it."""
-
-    name: str
-    total_bytes: int
-    context_bytes: int
-
-    @property
-    def usable_bytes(self) -> int:
-        return self.total_bytes - self.context_bytes
-
-    def fraction_of(self, device_total_bytes: int) -> float:
-        """``set_per_process_memory_fraction`` argument that emulates this card on a bigger GPU."""
-        if device_total_bytes < self.usable_bytes:
-            raise HsgprofError(f"this GPU has {device_total_bytes / GiB:.2f} GiB, less than the "
-                               f"{self.usable_bytes / GiB:.2f} GiB to emulate")
-        return self.usable_bytes / device_total_bytes
-
-    def describe(self) -> dict[str, Any]:
-        return {"card": self.name, "card_total_bytes": self.total_bytes, "context_bytes": self.context_bytes,
-                "usable_bytes": self.usable_bytes, "usable_GiB": round(self.usable_bytes / GiB, 3)}
-
-
-def card(name: str = DEFAULT_CARD, context_bytes: int | None = None) -> Card:
-    if name not in CARD_TOTAL_BYTES:
-        raise HsgprofError(f"unknown card {name!r}; accepted: {', '.join(CARD_TOTAL_BYTES)}")
-    return Card(name, CARD_TOTAL_BYTES[name], DEFAULT_CONTEXT_BYTES if context_bytes is None else context_bytes)
 
 
 def fits(est: MemoryEstimate, limit_bytes: int) -> bool:

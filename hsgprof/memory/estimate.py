@@ -32,16 +32,18 @@ import torch
 import torch.nn.functional as F
 from torch._subclasses.fake_tensor import FakeTensorMode
 
+from hsgprof.components import components_of
 from hsgprof.errors import HsgprofError
 from hsgprof.memory.allocator import Replay, replay
 from hsgprof.memory.backward import run_backward
+from hsgprof.memory import choices
 from hsgprof.memory.materialize import materialized_loss
 from hsgprof.memory.steps import (check_mode, check_optimizer, get_precision, make_optimizer,
                                   step_functions)
 from hsgprof.memory.tracker import LOSS, OTHER, StepTracer, storage_key
 from hsgprof.targets import load_target
 
-DEVICES = ("cuda", "cpu")
+DEVICES = choices.DEVICES
 PHASES = ("forward", "backward", "optimizer")
 GRAD_SCALE = 65536.0            # torch.amp.GradScaler's initial scale (a value only; memory is 1 float)
 
@@ -261,8 +263,8 @@ def estimate_memory(target: str, input_shape: tuple[int, int, int, int], mode: s
     if prec.param_dtype != torch.float32:
         with fake_mode:
             _convert_dtype(model, prec.param_dtype)
-    cmap = tg.components.present(model) if tg.components is not None else None
-    tracer = StepTracer(device, model, cmap.component_of if cmap is not None else None)
+    cmap = components_of(model, tg.components)           # a model without an adapter: its top-level modules
+    tracer = StepTracer(device, model, cmap.component_of)
     params = [p for p in model.parameters()]
     notes: list[str] = []
     sdpa = cuda_attention_kernels() if device == "cuda" else nullcontext()

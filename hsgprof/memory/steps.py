@@ -16,6 +16,7 @@ import torch
 from torch import nn
 
 from hsgprof.errors import HsgprofError
+from hsgprof.memory import choices
 from hsgprof.targets import Target
 
 # name -> (parameter dtype, autocast dtype or None, uses a gradient scaler)
@@ -26,8 +27,10 @@ PRECISIONS: dict[str, tuple[torch.dtype, torch.dtype | None, bool]] = {
     "fp16-amp": (torch.float32, torch.float16, True),  # autocast fp16, fp32 master weights, GradScaler
     "bf16-amp": (torch.float32, torch.bfloat16, False),
 }
-OPTIMIZERS = ("sgd", "adam", "adamw")
-MODES = ("inference", "train")
+if tuple(PRECISIONS) != choices.PRECISIONS:    # the CLI's help reads choices without importing torch
+    raise RuntimeError(f"hsgprof.memory.choices.PRECISIONS {choices.PRECISIONS} differs from {tuple(PRECISIONS)}")
+OPTIMIZERS = choices.OPTIMIZERS
+MODES = choices.MODES
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,7 @@ from typing import Any
 import torch
 from torch.nn.modules.module import register_module_forward_hook, register_module_forward_pre_hook
 
+from hsgprof.components import components_of
 from hsgprof.targets import load_target
 
 
@@ -37,7 +38,7 @@ def saved_tensor_truth(target: str, input_shape: tuple[int, int, int, int], seed
     torch.manual_seed(seed)
     tg = load_target(target, device="cpu", **overrides)
     model = tg.model.train()
-    cmap = tg.components.present(model) if tg.components is not None else None
+    cmap = components_of(model, tg.components)
     names = {id(m): n for n, m in model.named_modules()}
     excluded = {p.untyped_storage()._cdata for p in model.parameters()}
     excluded |= {b.untyped_storage()._cdata for b in model.buffers()}
@@ -47,7 +48,7 @@ def saved_tensor_truth(target: str, input_shape: tuple[int, int, int, int], seed
 
     def component() -> str:
         for path in reversed(stack):
-            comp = cmap.component_of(path) if cmap is not None else None
+            comp = cmap.component_of(path)
             if comp:
                 return comp
             if path.startswith("detection.loss"):

@@ -68,7 +68,11 @@ def build_report(out: Path = DEFAULT_OUT, fmt: str = "pdf", profile: str = "quic
         raise HsgprofError(f"profile {profile!r} is not accepted; choose one of {', '.join(PROFILES)}")
     _check_device(device)
     out = Path(out)
-    check_writable(out)
+    for path in (out, *output_paths(out, fmt).values()):         # every file this call writes, before any work
+        check_writable(path, "--out")
+    check_writable(figures_path(out), "--out", folder=True)       # and the folder its figures go to
+    if from_results is None:
+        check_writable(results_dir, "--results-dir", folder=True)
     store = ResultsStore()
     store.add_measurements(measurements_dir)                     # a bad GPU file fails before any stage
     if from_results is not None:
@@ -86,17 +90,25 @@ def build_report(out: Path = DEFAULT_OUT, fmt: str = "pdf", profile: str = "quic
     doc, verdicts = compose(store, profile, source, figures_path(out).relative_to(out.parent))
     md = to_markdown(doc, out.parent)
     pdf = to_pdf(doc) if fmt == "pdf" else None                  # a render failure replaces nothing
-    written = {"verdicts": write_results(verdicts_path(out), "report.verdicts", verdicts,
+    paths = output_paths(out, fmt)
+    written = {"verdicts": write_results(paths["verdicts"], "report.verdicts", verdicts,
                                          config={"profile": profile, "device": device,
                                                  "from_results": None if from_results is None
                                                  else relative(Path(from_results))})}
     if pdf is not None:
-        written["pdf"] = atomic_write_bytes(out.with_suffix(".pdf"), pdf)
+        written["pdf"] = atomic_write_bytes(paths["pdf"], pdf)
     figures = _write_figures(out, doc)
     if figures is not None:
         written["figures"] = figures
-    written["md"] = atomic_write_text(out.with_suffix(".md"), md)
+    written["md"] = atomic_write_text(paths["md"], md)
     return written
+
+
+def output_paths(out: Path, fmt: str) -> dict[str, Path]:
+    """The files a report to ``out`` writes: the PDF (format pdf), its Markdown twin, the verdict table."""
+    out = Path(out)
+    paths = {"pdf": out.with_suffix(".pdf")} if fmt == "pdf" else {}
+    return {**paths, "md": out.with_suffix(".md"), "verdicts": verdicts_path(out)}
 
 
 def figures_path(out: Path) -> Path:

@@ -29,7 +29,7 @@ from typing import Any, Iterable, Sequence
 
 import torch
 
-from hsgprof.components import ComponentMap
+from hsgprof.components import ComponentMap, components_of
 from hsgprof.timing.hooks import RANGE_PREFIX, STEP_RANGE, ComponentHooks
 
 OUTSIDE = "(outside components)"
@@ -194,7 +194,7 @@ def target_components(target: str, **overrides: Any) -> ComponentMap:
     from hsgprof.targets import load_target
 
     tg = load_target(target, device="meta", **overrides)
-    return tg.components.present(tg.model) if tg.components is not None else ComponentMap.top_level(tg.model)
+    return components_of(tg.model, tg.components)
 
 
 def peak_row(peak: dict[str, Any], base: dict[str, Any]) -> dict[str, Any]:

@@ -12,12 +12,14 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torchvision.ops import box_convert, generalized_box_iou_loss, sigmoid_focal_loss
 
 from .config import HSGDetConfig
 from .heads import dfl_decode
 from .matching import AdaptiveMatcher, Padded
 from .neck import Tokens
+
+# torchvision.ops (and scipy) are imported where they are used: importing torchvision.ops imports
+# torch._dynamo (seconds), which building and running the network never needs.
 
 
 class HSGDetLoss(nn.Module):
@@ -29,6 +31,8 @@ class HSGDetLoss(nn.Module):
 
     def forward(self, raw: dict, targets: list[dict[str, torch.Tensor]], matcher: AdaptiveMatcher,
                 image_size: tuple[int, int]) -> dict[str, torch.Tensor]:
+        from torchvision.ops import box_convert
+
         h, w = image_size
         scale = torch.tensor([w, h, w, h], dtype=torch.float32, device=targets[0]["boxes"].device) \
             if targets else None
@@ -48,6 +52,8 @@ class HSGDetLoss(nn.Module):
 
     def dense(self, out: dict[str, torch.Tensor], targets: list[dict], matcher: AdaptiveMatcher
               ) -> dict[str, torch.Tensor]:
+        from torchvision.ops import generalized_box_iou_loss
+
         cfg = self.cfg
         dist, logits, points, strides = out["dist"], out["logits"], out["points"], out["strides"]
         boxes = dfl_decode(dist, points, strides)                                 # (B, A, 4) px
@@ -82,6 +88,8 @@ class HSGDetLoss(nn.Module):
 
     def sparse(self, out: dict[str, torch.Tensor], targets: list[dict], matcher: AdaptiveMatcher
                ) -> dict[str, torch.Tensor]:
+        from torchvision.ops import box_convert, generalized_box_iou_loss, sigmoid_focal_loss
+
         cfg = self.cfg
         num_boxes = max(sum(len(t["labels"]) for t in targets), 1)
         t = Padded.of(targets)
@@ -103,6 +111,8 @@ class HSGDetLoss(nn.Module):
 
     def token(self, tokens: Tokens, targets: list[dict], image_size: tuple[int, int]) -> torch.Tensor:
         """Focal loss of each scale's score map against the cells holding an object centre."""
+        from torchvision.ops import sigmoid_focal_loss
+
         loss = tokens.score_maps[0].new_zeros((), dtype=torch.float32)
         t = Padded.of(targets)
         num_pos = 0

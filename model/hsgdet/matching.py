@@ -15,9 +15,10 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-from scipy.optimize import linear_sum_assignment
 from torch import nn
-from torchvision.ops import box_convert, generalized_box_iou
+
+# torchvision.ops (and scipy) are imported where they are used: importing torchvision.ops imports
+# torch._dynamo (seconds), which building and running the network never needs.
 
 
 class HungarianMatcher:
@@ -32,6 +33,8 @@ class HungarianMatcher:
     def cost_matrix(self, logits: torch.Tensor, boxes: torch.Tensor, labels: torch.Tensor,
                     target_boxes: torch.Tensor) -> torch.Tensor:
         """Cost (N, G) of one image. logits (N, C); boxes, target_boxes cxcywh normalised."""
+        from torchvision.ops import box_convert, generalized_box_iou
+
         p = logits.float().sigmoid()[:, labels]                                   # (N, G)
         pos = self.alpha * (1 - p) ** self.gamma * -(p + 1e-8).log()              # focal-style
         neg = (1 - self.alpha) * p ** self.gamma * -(1 - p + 1e-8).log()
@@ -56,6 +59,9 @@ class HungarianMatcher:
         The (B, N, G) cost is computed in one batched pass and copied to the host once; only the
         assignment itself (scipy, per image) runs on the CPU.
         """
+        from scipy.optimize import linear_sum_assignment
+        from torchvision.ops import box_convert
+
         b, n, _ = logits.shape
         dev = logits.device
         if t.max_objects == 0:
@@ -95,6 +101,7 @@ class Padded:
     @classmethod
     def of(cls, targets: list[dict[str, torch.Tensor]]) -> "Padded":
         from torch.nn.utils.rnn import pad_sequence
+        from torchvision.ops import box_convert
 
         dev = targets[0]["labels"].device
         lengths = torch.tensor([len(t["labels"]) for t in targets], device=dev)

@@ -13,10 +13,12 @@ from dataclasses import dataclass
 
 import torch
 from torch import nn
-from torchvision.ops import batched_nms, box_convert
 
 from .config import HSGDetConfig
 from .heads import dfl_decode
+
+# torchvision.ops (and scipy) are imported where they are used: importing torchvision.ops imports
+# torch._dynamo (seconds), which building and running the network never needs.
 
 
 @dataclass(frozen=True)
@@ -44,6 +46,8 @@ class OutputHead(nn.Module):
                                      ("fused", has_dense and has_sparse)) if ok)
 
     def forward(self, raw: dict, meta: InputMeta, mode: str) -> Detections:
+        from torchvision.ops import batched_nms
+
         if mode not in self.available_modes(raw):
             raise ValueError(f"output_mode={mode!r} is not available for variant "
                              f"{self.cfg.variant!r}; accepted: {', '.join(self.available_modes(raw))}")
@@ -72,6 +76,8 @@ class OutputHead(nn.Module):
         return boxes, scores[keep], labels[keep]
 
     def _sparse_candidates(self, out: dict, b: int, input_size: tuple[int, int]) -> tuple[torch.Tensor, ...]:
+        from torchvision.ops import box_convert
+
         scores, labels = out["logits"][-1, b].sigmoid().max(-1)                    # (N,)
         keep = scores > self.cfg.score_threshold
         h, w = input_size

@@ -13,6 +13,7 @@ from hsgprof.counting.backends.base import Backend, BackendResult, Job
 from hsgprof.counting.backends.fcm import FCMBackend
 from hsgprof.counting.backends.fvcore import FvcoreBackend
 from hsgprof.counting.backends.thop import ThopBackend
+from hsgprof.counting import choices
 from hsgprof.errors import HsgprofError
 
 _FACTORIES: dict[str, Callable[[], Backend]] = {
@@ -26,10 +27,13 @@ _FACTORIES: dict[str, Callable[[], Backend]] = {
     "thop": lambda: ThopBackend("auto"),
     "thop@cpu": lambda: ThopBackend("cpu"),
 }
-ALIASES = {"referee": "analytic"}
-ALL = ("analytic", "fcm", "fcm@cpu", "fvcore", "thop")
-DEFAULT = ("analytic", "fcm")
-NAMES = tuple(_FACTORIES)
+ALIASES = choices.ALIASES
+ALL = choices.ALL
+DEFAULT = choices.DEFAULT
+NAMES = choices.BACKENDS
+if tuple(_FACTORIES) != NAMES:          # the CLI's help reads choices without importing torch: keep them equal
+    raise RuntimeError(f"hsgprof.counting.choices.BACKENDS {NAMES} differs from the backends built here "
+                       f"{tuple(_FACTORIES)}")
 
 
 def parse_backends(spec: str | tuple[str, ...] | list[str] | None) -> tuple[str, ...]:
