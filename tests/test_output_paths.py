@@ -56,16 +56,38 @@ def test_proc_is_refused_even_for_root():
         check_writable("/proc/hsgprof-test/report.pdf")
 
 
-@pytest.mark.skipif(hasattr(os, "geteuid") and os.geteuid() == 0, reason="root may write to a read-only folder")
-def test_a_read_only_folder(tmp_path):
-    ro = tmp_path / "ro"
+def test_a_read_only_folder():
+    """A folder without write permission is refused. Root may write anywhere, so as root the check
+    runs in a child process without the capabilities that let root ignore permissions (util-linux's
+    ``setpriv`` drops CAP_DAC_OVERRIDE and CAP_DAC_READ_SEARCH)."""
+    import shutil
+    import subprocess
+    import tempfile
+
+    root = Path(tempfile.mkdtemp(prefix="hsgprof-ro-"))
+    ro = root / "ro"
     ro.mkdir()
-    ro.chmod(0o555)
     try:
-        with pytest.raises(HsgprofError, match="is not writable: cannot create a file in"):
-            check_writable(ro / "x.json")
+        root.chmod(0o755)
+        ro.chmod(0o555)
+        target = ro / "x.json"
+        if not (hasattr(os, "geteuid") and os.geteuid() == 0):
+            with pytest.raises(HsgprofError, match="is not writable: cannot create a file in"):
+                check_writable(target)
+            return
+        code = ("import sys; from hsgprof.results import check_writable\n"
+                "try:\n    check_writable(sys.argv[1])\nexcept Exception as e:\n    print(e); sys.exit(3)")
+        setpriv = shutil.which("setpriv")
+        assert setpriv, "running as root needs util-linux's setpriv to drop the capability to ignore permissions"
+        drop = "-dac_override,-dac_read_search"
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+        proc = subprocess.run([setpriv, f"--bounding-set={drop}", f"--inh-caps={drop}", sys.executable, "-c", code,
+                               str(target)], capture_output=True, text=True, env=env, timeout=120)
+        assert proc.returncode == 3, proc.stdout + proc.stderr
+        assert "is not writable: cannot create a file in" in proc.stdout
     finally:
         ro.chmod(0o755)
+        shutil.rmtree(root)
 
 
 def test_an_invalid_path():
