@@ -65,7 +65,8 @@ class Backbone(nn.Module):
         c0, c1, c3, c4, c5 = scaled_channels(cfg)
         n2, n3, n4, n5 = (scaled_depth(n, cfg) for n in cfg.depths)
         block = cfg.csp_block
-        self.stem = ConvBNAct(3, c0, 3, 2)                                    # stride 2
+        k = cfg.stem_kernel                                                    # 3 (v8) or 6 (v5, pad 2)
+        self.stem = ConvBNAct(3, c0, k, 2, p=(k - 1) // 2)                     # stride 2
         self.p3 = nn.Sequential(OrderedDict(stride4=csp_stage(c0, c1, n2, block),
                                             stride8=csp_stage(c1, c3, n3, block)))
         self.p4 = csp_stage(c3, c4, n4, block)                                 # stride 16

@@ -150,7 +150,9 @@ class HSGDet(nn.Module):
 def flat_raw(raw: dict[str, Any]) -> dict[str, torch.Tensor]:
     """The head outputs as a flat dict of tensors (what tracers and profilers can hold)."""
     out = {}
-    if "dense" in raw:
+    if "dense" in raw and "pred" in raw["dense"]:
+        out["dense_pred"] = raw["dense"]["pred"]                       # anchor-based head: (B, A, 5 + nc)
+    elif "dense" in raw:
         out["dense_dist"], out["dense_logits"] = raw["dense"]["dist"], raw["dense"]["logits"]
     if "sparse" in raw:
         out["sparse_logits"], out["sparse_boxes"] = raw["sparse"]["logits"], raw["sparse"]["boxes"]

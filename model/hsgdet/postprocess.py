@@ -16,7 +16,7 @@ from torch import nn
 from torchvision.ops import batched_nms, box_convert
 
 from .config import HSGDetConfig
-from .heads import dfl_decode
+from .heads import anchor_decode, dfl_decode
 
 
 @dataclass(frozen=True)
@@ -65,6 +65,12 @@ class OutputHead(nn.Module):
         return results
 
     def _dense_candidates(self, out: dict, b: int) -> tuple[torch.Tensor, ...]:
+        if "anchor_wh" in out:                                                      # YOLOv5 references
+            boxes, cls = anchor_decode(out["pred"][b], out["grid"], out["strides"], out["anchor_wh"])
+            scores, labels = cls.max(-1)
+            keep = (scores > self.cfg.score_threshold).nonzero().squeeze(1)
+            keep = keep[scores[keep].argsort(descending=True)[: self.cfg.pre_nms_topk]]
+            return boxes[keep], scores[keep], labels[keep]
         scores, labels = out["logits"][b].sigmoid().max(-1)                        # (A,)
         keep = (scores > self.cfg.score_threshold).nonzero().squeeze(1)
         keep = keep[scores[keep].argsort(descending=True)[: self.cfg.pre_nms_topk]]
