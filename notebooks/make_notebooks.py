@@ -127,7 +127,7 @@ NOTEBOOKS["flops_params_walkthrough.ipynb"] = walkthrough(
     "`hsgprof.counting.count` counts any model on the meta device (nothing is allocated). The analytic "
     "backend is the referee (closed-form rules per aten op); fvcore, thop and FlopCounterMode are set "
     "beside it with what they skipped. FLOPs = 2 × MACs (GEMM work); `flops_all` adds the declared "
-    "per-element work. Input: the seed's 1080×1920, `native` mode (the README's Counting section).",
+    "per-element work. Input: the seed's 1080×1920, `native` mode (docs/counting.md).",
     [("code", "from hsgprof.counting import conventions, count\n"
               "res = count('hsgdet-l', backends='analytic' if QUICK else 'all')\n"
               "print(f'params {res.params / 1e6:.2f} M, GEMM FLOPs {res.flops / 1e9:.1f} G (2 x MACs), '\n"

@@ -93,15 +93,15 @@ def test_out_keeps_the_old_file_when_the_count_fails(capsys, tmp_path):
     assert code == 2 and out_file.read_text() == "previous result\n"
 
 
-def test_the_readme_synopsis_lists_every_backend_the_cli_accepts():
+def test_the_docs_synopsis_lists_every_backend_the_cli_accepts():
     import re
     from pathlib import Path
 
     from hsgprof.counting import BACKEND_NAMES
     from hsgprof.counting.backends import parse_backends
 
-    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
-    section = readme.split("### Command line", 1)[1].split("```", 2)[1]
+    doc = (Path(__file__).resolve().parent.parent / "docs" / "counting.md").read_text()
+    section = doc.split("## Command line", 1)[1].split("```", 2)[1]
     listed = re.search(r"\[--backend ([^\]]+)\]", section).group(1)
     names = [n.strip() for n in re.split(r"[,|]", listed) if n.strip()]
     assert set(names) == {*BACKEND_NAMES, "referee", "all"}

@@ -152,15 +152,15 @@ def test_flash_kernel_head_dim_padding_is_undone_from_the_scale():
     assert rule(padded, padded, padded, 0.0, False, False, scale=None) == formulas.sdpa_cost(padded, padded, padded, False)
 
 
-def _readme_rule_example() -> str:
+def _docs_rule_example() -> str:
     from pathlib import Path
 
-    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
-    section = readme.split("### Adding a rule", 1)[1].split("\n## ", 1)[0]
+    doc = (Path(__file__).resolve().parent.parent / "docs" / "counting.md").read_text()
+    section = doc.split("## Adding a rule", 1)[1].split("\n# ", 1)[0]
     return section.split("```python\n", 1)[1].split("```", 1)[0]
 
 
-def test_the_readme_rule_example_registers_a_rule_and_the_referee_uses_it(monkeypatch):
+def test_the_docs_rule_example_registers_a_rule_and_the_referee_uses_it(monkeypatch):
     aten = torch.ops.aten
     registry = dict(formulas.FORMULAS)
     registry.pop(aten.logaddexp, None)                     # the example must work even once a rule ships
@@ -172,7 +172,7 @@ def test_the_readme_rule_example_registers_a_rule_and_the_referee_uses_it(monkey
 
     _, before = referee(M(), torch.randn(3, 5), torch.randn(3, 5))
     assert before.unknown == {"aten.logaddexp": 1}          # no rule yet: reported, not a silent zero
-    exec(compile(_readme_rule_example(), "README.md:Adding a rule", "exec"), {})
+    exec(compile(_docs_rule_example(), "docs/counting.md:Adding a rule", "exec"), {})
     assert registry[aten.logaddexp].family == formulas.ELEMENTWISE
     frame, tally = referee(M(), torch.randn(3, 5), torch.randn(3, 5))
     assert not tally.unknown and totals(frame) == (0, 4 * 15)

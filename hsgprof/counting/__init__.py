@@ -6,7 +6,7 @@
   ``thop``; each reports its raw figure, its unit, the FLOPs it normalises to and what it skipped.
 * Formulas (:mod:`hsgprof.counting.formulas`): the registry of aten op -> shape-only rule.
 
-Conventions are in the README's Counting section and :func:`hsgprof.counting.formulas.conventions`.
+Conventions are in docs/counting.md and :func:`hsgprof.counting.formulas.conventions`.
 """
 
 from hsgprof.counting.api import CountResult, count, count_modes, count_torchvision, timed_referee

@@ -105,7 +105,7 @@ class CountResult:
                "network_input": list(self.network_input), "params": self.params, "macs": self.macs,
                "flops": self.flops, "other_flops": self.other_flops, "flops_all": self.flops_all,
                "convention": "flops = GEMM FLOPs = 2 × macs (referee); flops_all adds non-GEMM work "
-                             "under the per-element convention in the README's Counting section",
+                             "under the per-element convention in docs/counting.md",
                "per_component": component_table(self).to_dict(orient="records"),
                "backends": {n: r.to_dict() for n, r in self.backends.items()},
                "check": self.check, "seconds": round(self.seconds, 3)}

@@ -1,5 +1,5 @@
 """Theory experiments on HSG-Det: the entropy theorem, the occlusion corollary, stability and
-convergence, dense scenes and NMS (the README's Theory experiments section).
+convergence, dense scenes and NMS (docs/experiments.md).
 
 >>> from hsgprof.experiments import get_preset, run_experiment, run_quick_set
 >>> paths = run_quick_set("reports/results/experiments-quick")     # CPU default, cached and resumable

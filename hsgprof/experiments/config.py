@@ -125,7 +125,7 @@ class ExperimentConfig:
     convergence_metric: str = "AP50"
     convergence_target: float = 0.05   # steps to reach this AP50 (query head), hybrid vs sparse-only
 
-    # Entropy: the declared discrete representation of Y (see the README's Theory experiments section).
+    # Entropy: the declared discrete representation of Y (see docs/experiments.md).
     prob_eps: float = 1e-3             # q = (1 − ε)·q_model + ε/C, so every NLL is finite
     calibrate: bool = True             # primary NLL uses a temperature fitted on the calibration half
     hybrid_entropy_head: str = "sparse"   # the hybrid's primary predictive distribution (its default output)

@@ -1,7 +1,7 @@
 """Evaluation sets and what a trained model says about them: detections and per-object outputs.
 
 ``ObjectOutputs`` holds, for every ground-truth object of a set, what each branch predicts *at
-that object* (the declared representation of Y, the README's Theory experiments section):
+that object* (the declared representation of Y, docs/experiments.md):
 
 * **dense (grid) branch**: the class logits of one anchor, chosen without looking at the label:
   among the anchors whose centre lies inside the object's box, the one whose decoded box has

@@ -4,7 +4,7 @@
 >>> r = mi(x, y, method="ksg1", ci=True, test=True, seed=0)
 >>> r.value, r.ci, r.p_value, r.to("bits").value
 
-Methods (see :data:`METHODS` and the README's Information estimators section): ``ksg1``, ``ksg2``, ``ksg_gc`` (high-MI
+Methods (see :data:`METHODS` and docs/info.md): ``ksg1``, ``ksg2``, ``ksg_gc`` (high-MI
 corrected), ``fp``, ``fp_gc``, ``mixed``, ``kl``, ``gaussian``, ``copula``, ``plugin``,
 ``miller_madow``, ``infonce``, ``nwj``, ``probe``.
 """

@@ -48,7 +48,7 @@ GRAD_SCALE = 65536.0            # torch.amp.GradScaler's initial scale (a value 
 
 @dataclass
 class MemoryEstimate:
-    """One step's predicted memory (bytes). See the README's Memory and latency section for what each number means."""
+    """One step's predicted memory (bytes). See docs/memory.md for what each number means."""
 
     target: str
     input_shape: tuple[int, int, int, int]
