@@ -25,6 +25,9 @@ SEED_COMPONENT_PARAMS: dict[str, float] = {
 }
 SEED_PARAMS_SECTION = "3 Parameter Estimation"
 
+# Section 3 "Approx channel plan": stem 3→64, P3 256, P4 512, P5 1024 (output channels).
+SEED_CHANNELS = {"stem": 64, "p3": 256, "p4": 512, "p5": 1024}
+
 # Section 3: the decoder formula "6 × (4d²) ≈ 6 × 262k ≈ 1.6M" (d = 256), plus "projection layers ≈ 2M".
 SEED_DECODER = {"layers": 6, "d_model": 256, "per_layer_params": 4 * 256**2, "params": 1.6e6,
                 "projection_params": 2e6, "sparse_head_params": 3.5e6, "num_queries": 200}
