@@ -76,8 +76,8 @@ def test_anchor_head_refuses_training_and_hybrid_use():
     x, targets = synthetic_batch(1, 64, 64, 4, seed=2)
     with pytest.raises(ValueError, match="no training loss"):
         model(x, targets)
-    with pytest.raises(ValueError, match="dense_head='anchor' is not accepted with variant='hybrid'"):
-        get_config("hsgdet-l", dense_head="anchor")
+    with pytest.raises(ValueError, match="dense_head='anchors'"):
+        get_config("hsgdet-l", dense_head="anchors")
     with pytest.raises(ValueError, match="stem_kernel=5"):
         get_config("hsgdet-l", stem_kernel=5)
     with pytest.raises(ValueError, match="pan='v7'"):

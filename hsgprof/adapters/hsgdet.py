@@ -39,6 +39,13 @@ def presets() -> tuple[str, ...]:
     return tuple(PRESETS)
 
 
+def primary() -> str:
+    """The primary reading's preset (what ``hsgdet-l`` is an alias of; docs/readings.md)."""
+    from hsgdet.config import PRIMARY
+
+    return PRIMARY
+
+
 def build(preset: str, **overrides: Any) -> nn.Module:
     """Build a preset; hsgdet's ValueError becomes the toolkit's one-line error."""
     from hsgdet import build_model

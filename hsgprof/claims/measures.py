@@ -2,8 +2,11 @@
 
 Every function takes a :class:`~hsgprof.report.store.ResultsStore` and returns a
 :class:`~hsgprof.claims.rules.Measured` or ``None`` (no results: the claim is "not measured").
-GPU results are used where the claim is about a GPU quantity and they exist; otherwise the
-CPU-side estimate is used and flagged ``estimate=True``.
+GPU results are used where the claim is about a GPU quantity and they exist *for the subject's
+config* (a result measured on another config of the same preset name is never used; see
+:func:`hsgprof.claims.readings.measured_on`); otherwise the CPU-side estimate is used and flagged
+``estimate=True``. The subject is ``store.subject`` (``hsgdet-l`` unless a reading's view says
+otherwise); "YOLO-l" is ``store.yolo_l``, the YOLO-l reference of the subject's family.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ from __future__ import annotations
 import math
 from typing import Any, Callable
 
+from .readings import FAMILIES, READINGS, measured_on
 from .rules import INCONCLUSIVE, REFUTED, SUPPORTED, Measured
 
 MEASURES: dict[str, Callable[[Any], Measured | None]] = {}
@@ -21,6 +25,20 @@ def measure(name: str):
         MEASURES[name] = fn
         return fn
     return register
+
+
+def _subject(store) -> str:
+    return getattr(store, "subject", None) or "hsgdet-l"
+
+
+def _yolo_l(store) -> str:
+    """The YOLO-l reference the subject's "YOLO-l scale" claims compare with (its family's)."""
+    given = getattr(store, "yolo_l", None)
+    if given:
+        return given
+    from hsgprof.adapters.hsgdet import primary
+
+    return FAMILIES[READINGS[primary()].family]["l"]
 
 
 def _rows(store, kind: str, prefer_gpu: bool = False) -> tuple[list[dict], dict | None]:
@@ -84,27 +102,29 @@ def _decoder(store):
 @measure("params_ratio_yolo")
 def _params_ratio(store):
     rows, doc = _rows(store, "count.validation")
-    yolo = _one(rows, model="yolov8l-ref params")
+    ref = _yolo_l(store)
+    yolo = _one(rows, model=f"{ref} params")
     total = _component(store, "Total", "params")
     if yolo is None or total is None:
         return None
     return _from(store, doc, total.value / yolo["referee"], device="meta device (counted, no compute)",
-                 note=f"hsgdet-l {total.value:,} / yolov8l-ref {int(yolo['referee']):,} parameters")
+                 note=f"{_subject(store)} {total.value:,} / {ref} {int(yolo['referee']):,} parameters")
 
 
 # --------------------------------------------------------------------------- FLOPs
 
 @measure("flops_scaling")
 def _scaling(store):
-    return _audit(store, "Same ratio, YOLOv8-l reference")
+    return _audit(store, "Same ratio, YOLO-l reference")
 
 
 @measure("flops_yolo_640")
 def _yolo640(store):
     rows, doc = _rows(store, "count.validation")
-    r = _one(rows, model="yolov8l-ref", input="640x640")
+    ref = _yolo_l(store)
+    r = _one(rows, model=ref, input="640x640")
     return None if r is None else _from(store, doc, r["referee"], device="meta device (counted, no compute)",
-                                        note=f"published YOLOv8-l: {r['published'] / 1e9:g} GFLOPs")
+                                        note=f"{ref}; published: {r['published'] / 1e9:g} GFLOPs")
 
 
 @measure("flops_backbone")
@@ -189,18 +209,18 @@ def _memory_seed(store, prefix: str) -> tuple[dict | None, dict | None]:
 def _fp16_params(store):
     total = _component(store, "Total", "params")
     return None if total is None else Measured(total.value * 2, total.source, device=total.device,
-                                               note="2 bytes × every parameter of hsgdet-l")
+                                               note=f"2 bytes × every parameter of {_subject(store)}")
 
 
 def _estimate(store, mode: str, precision: str) -> tuple[dict | None, dict | None]:
     rows, doc = _rows(store, "memory.hsgdet.estimates")
-    return _one(rows, target="hsgdet-l", mode=mode, precision=precision, batch=1), doc
+    return _one(rows, target=_subject(store), mode=mode, precision=precision, batch=1), doc
 
 
 def _gpu_memory(store, mode: str, precision: str) -> dict | None:
-    rows, _ = _rows(store, "memory-cuda", prefer_gpu=True)
-    hits = [r for r in rows if r["target"] == "hsgdet-l" and r["mode"] == mode and r["precision"] == precision
-            and r["batch"] == 1]
+    rows, doc = _rows(store, "memory-cuda", prefer_gpu=True)
+    hits = [r for r in rows if measured_on(doc, r["target"], _subject(store)) and r["mode"] == mode
+            and r["precision"] == precision and r["batch"] == 1]
     return max(hits, key=lambda r: r["measured_peak_allocated_bytes"]) if hits else None
 
 
@@ -230,13 +250,13 @@ def _inf_act(store):
 @measure("max_batch_16gb_train")
 def _max_batch(store):
     rows, doc = _rows(store, "max-batch-16gb", prefer_gpu=True)
-    r = _one(rows, target="hsgdet-l", mode="train", precision="fp16-amp")
+    r = _one([x for x in rows if measured_on(doc, x["target"], _subject(store))], mode="train", precision="fp16-amp")
     if r is not None and r.get("measured_max_batch") is not None:
         return _from(store, doc, r["measured_max_batch"],
                      note=f"{r['card']} emulated ({r['usable_GiB']} GiB usable); estimator predicted "
                           f"{r['predicted_max_batch']}")
     rows, doc = _rows(store, "memory.hsgdet.max_batch")
-    r = _one(rows, target="hsgdet-l", mode="train", precision="fp16-amp")
+    r = _one(rows, target=_subject(store), mode="train", precision="fp16-amp")
     return None if r is None else _from(store, doc, r["max_batch"], estimate=True,
                                         device="estimator (not measured on a GPU)",
                                         note=f"{r['card']}, {r['usable_GiB']} GiB usable")
@@ -254,7 +274,8 @@ NO_GPU = "not measured on a GPU"
 @measure("latency_ratio_yolo")
 def _lat_ratio(store):
     rows, doc = _latency_rows(store)
-    r = _one(rows, target="hsgdet-l", component="ratio to yolov8l-ref", batch=1, precision="fp16-amp")
+    mine = [x for x in rows if measured_on(doc, x["target"], _subject(store))]
+    r = _one(mine, component=f"ratio to {_yolo_l(store)}", batch=1, precision="fp16-amp")
     if r is None:
         return _flop_ratio_estimate(store)
     return _from(store, doc, r["ratio_median_of_rounds"], ci=(r["ratio_q1"], r["ratio_q3"]),
@@ -270,7 +291,7 @@ def _flop_ratio_estimate(store) -> Measured | None:
         return None
     return _from(store, doc, hsg["measured"] / yolo["measured"], estimate=True, unjudged=NO_GPU,
                  device="meta device (counted, no compute)",
-                 note=f"FLOP ratio hsgdet-l / yolov8l-ref at 640×640 ({hsg['measured'] / 1e9:.4g}G / "
+                 note=f"FLOP ratio {_subject(store)} / {_yolo_l(store)} at 640×640 ({hsg['measured'] / 1e9:.4g}G / "
                       f"{yolo['measured'] / 1e9:.4g}G FLOPs); FLOPs are not latency")
 
 
@@ -282,7 +303,8 @@ def _audit_row(store, claim: str) -> tuple[dict | None, dict | None]:
 @measure("global_share_time")
 def _share_time(store):
     rows, doc = _latency_rows(store)
-    r = _one(rows, target="hsgdet-l", component="global reasoning", batch=1, precision="fp16-amp")
+    mine = [x for x in rows if measured_on(doc, x["target"], _subject(store))]
+    r = _one(mine, component="global reasoning", batch=1, precision="fp16-amp")
     if r is None:
         share = _share_flops(store)
         return None if share is None else Measured(

@@ -146,3 +146,54 @@ def reading_facts(r: Reading) -> dict[str, Any]:
     return {"reading": r.name, "reference": r.reference, "reference_channels": chassis_facts(r.reference)["channels"],
             "channels": own["channels"], "depths": own["depths"], "neck_depth": own["neck_depth"],
             "depths_match": match, "grid_flops_640": grid.flops, "grid_params": grid.params}
+
+
+# ------------------------------------------------------------------ which config a GPU result measured
+
+# GPU results record ``meta["config_fingerprints"]`` (preset name -> config fingerprint) since issue
+# 15. Results without it were written before, when these names meant these configs: hsgdet-l and its
+# variants were the YOLOv8-l chassis (hsgdet-l-v8). Such results belong to that reading, never to
+# today's hsgdet-l.
+LEGACY_TARGETS: dict[str, tuple[str, dict[str, Any]]] = {
+    "hsgdet-l": ("hsgdet-l-v8", {}),
+    "hsgdet-l-grid": ("hsgdet-l-v8", {"variant": "grid-only"}),
+    "hsgdet-l-sparse": ("hsgdet-l-v8", {"variant": "sparse-only"}),
+    "hsgdet-l-ms": ("hsgdet-l-v8", {"token_scales": ("p3", "p4", "p5")}),
+    "yolov8l-ref": ("yolov8l-ref", {}),
+}
+
+
+def measured_fingerprint(doc: dict[str, Any], target: str) -> str | None:
+    """The config fingerprint of the model ``target`` named when the results ``doc`` were measured."""
+    from hsgprof.adapters.hsgdet import config_fingerprint
+
+    recorded = (doc.get("meta") or {}).get("config_fingerprints")
+    if recorded is not None:
+        return recorded.get(target)
+    legacy = LEGACY_TARGETS.get(target)
+    return config_fingerprint(legacy[0], **legacy[1]) if legacy else None
+
+
+def measured_on(doc: dict[str, Any], target: str, subject: str) -> bool:
+    """Whether the results' ``target`` rows were measured on today's ``subject`` preset (same config)."""
+    from hsgprof.adapters.hsgdet import config_fingerprint, presets
+
+    if subject not in presets():
+        return target == subject
+    fp = measured_fingerprint(doc, target)
+    return fp is not None and fp == config_fingerprint(subject)
+
+
+def measured_label(doc: dict[str, Any], target: str) -> str:
+    """The name a GPU result's target has today: itself if its config is unchanged, else the reading
+    (and variant) it was measured on, e.g. ``hsgdet-l-v8`` for a pre-issue-15 ``hsgdet-l``."""
+    from hsgprof.adapters.hsgdet import config_fingerprint, presets
+
+    fp = measured_fingerprint(doc, target)
+    if fp is None or target not in presets() or fp == config_fingerprint(target):
+        return target
+    for r in READINGS.values():
+        for variant in ("hybrid", "grid-only", "sparse-only"):
+            if fp == config_fingerprint(r.preset, **{**r.overrides, "variant": variant}):
+                return r.name if variant == "hybrid" else f"{r.name} ({variant})"
+    return f"{target} (an earlier config)"

@@ -79,3 +79,7 @@ PUBLISHED = {
     # exact check of the C3 / SPPF / PAN / Detect structure at another scale.
     "yolov5s_fused_params": 7_225_885,
 }
+
+# The published GFLOPs at 640 of each reference preset (the keys are hsgdet presets).
+REFERENCE_GFLOPS_640 = {"yolov8l-ref": PUBLISHED["yolov8l_gflops_640"], "yolov8m-ref": PUBLISHED["yolov8m_gflops_640"],
+                        "yolov5l-ref": PUBLISHED["yolov5l_gflops_640"], "yolov5m-ref": PUBLISHED["yolov5m_gflops_640"]}

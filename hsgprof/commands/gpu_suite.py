@@ -174,7 +174,12 @@ class Suite:
         files = {"memory": ("memory.json", "memory-cuda"), "latency": ("latency.json", "latency-cuda"),
                  "maxbatch": ("max_batch.json", "max-batch-16gb")}
         name, result_kind = files[kind]
-        write_results(self.out / name, result_kind, self.rows[kind], config=self.config, meta=self.meta[kind],
+        from hsgprof.adapters.hsgdet import config_fingerprint, presets
+
+        # which config each preset name meant when measured (hsgdet-l follows the primary reading)
+        names = sorted({r["target"] for r in self.rows[kind] if r.get("target") in presets()})
+        meta = {**self.meta[kind], "config_fingerprints": {t: config_fingerprint(t) for t in names}}
+        write_results(self.out / name, result_kind, self.rows[kind], config=self.config, meta=meta,
                       command=self.command)
 
     def guarded(self, what: str, fn: Callable[[], Any]) -> Any:
