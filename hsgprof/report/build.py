@@ -31,6 +31,7 @@ def compose(store, profile: str, source: str = "") -> tuple[Document, "pd.DataFr
             *sections.verdict_section(verdicts, store, profile),
             *sections.provenance_section(store, run),
             *sections.counting_section(store),
+            *sections.readings_section(store),
             *sections.memory_section(store),
             *sections.latency_section(store),
             *sections.info_section(store),

@@ -60,6 +60,11 @@ def _counting_smoke(out: Path, profile: str) -> list[Path]:
     return _analysis("count_hsgdet.py").component_results(out)
 
 
+def _readings(out: Path, profile: str) -> list[Path]:
+    """Every reading: premise scores, counts, memory estimates and the 16 GB max batch, the matrix."""
+    return list(_analysis("readings.py").run(out, quick=False).values())
+
+
 def _memory(out: Path, profile: str) -> list[Path]:
     return _analysis("memory_hsgdet.py").run(out, profile)
 
@@ -105,6 +110,8 @@ STAGES: tuple[Stage, ...] = (
     Stage("model", _model, "feature-map shapes at 1080×1920"),
     Stage("counting", _counting, "FLOPs and parameters per component, sweeps, seed audit", ("quick", "full")),
     Stage("counting-smoke", _counting_smoke, "per-component FLOPs and parameters", ("smoke",)),
+    Stage("readings", _readings, "every reading of the seed: primary-reading rule, counts, memory, matrix",
+          ("quick", "full")),
     Stage("memory", _memory, "memory estimates and 16 GB max batch", ("quick", "full")),
     Stage("info", _info, "MI estimators validated on known ground truth", ("quick", "full")),
     Stage("experiments", _experiments, "theory experiments (3 variants × seeds; the long stage)", ("quick", "full"),
