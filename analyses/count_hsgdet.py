@@ -84,7 +84,7 @@ def component_tables(backends: str) -> tuple[dict[str, Any], pd.DataFrame, pd.Da
     brow = []
     for mode, r in results.items():
         for name, b in r.backends.items():
-            brow.append({"mode": mode, "input": SEED_INPUT, "backend": name, "unit": b.unit, "raw": b.raw, "flops": b.flops,
+            brow.append({"target": PRESET, "mode": mode, "input": SEED_INPUT, "backend": name, "unit": b.unit, "raw": b.raw, "flops": b.flops,
                          "referee_flops": r.flops, "ratio_to_referee": (b.flops / r.flops) if b.flops else None,
                          "device": b.device, "seconds": b.seconds, "skipped": b.skipped_text(),
                          "notes": "; ".join(b.notes), "left_behind_and_restored": "; ".join(b.restored),
@@ -92,14 +92,22 @@ def component_tables(backends: str) -> tuple[dict[str, Any], pd.DataFrame, pd.Da
     return results, comps, ops, pd.DataFrame(brow)
 
 
+COMPARISON_TARGETS = (PRESET, "yolov5l-ref")
+
+
 def backend_comparison(inp: str) -> pd.DataFrame:
-    """Every backend on hsgdet-l at ``inp`` (native): raw figure, unit, normalised FLOPs, what each skipped."""
-    r = count(PRESET, inp, "native", "all")
-    return pd.DataFrame([{"mode": r.mode, "input": inp, "backend": n, "unit": b.unit, "raw": b.raw, "flops": b.flops,
-                          "referee_flops": r.flops, "ratio_to_referee": (b.flops / r.flops) if b.flops else None,
-                          "device": b.device, "seconds": b.seconds, "skipped": b.skipped_text(),
-                          "notes": "; ".join(b.notes), "left_behind_and_restored": "; ".join(b.restored),
-                          "error": b.error} for n, b in r.backends.items()])
+    """Every backend and every optional peer on hsgdet-l and yolov5l-ref at ``inp`` (native): raw figure, unit,
+    normalised FLOPs, what each skipped (a peer that is not installed gives a row with its error)."""
+    rows = []
+    for target in COMPARISON_TARGETS:
+        r = count(target, inp, "native", "all,peers")
+        rows += [{"target": target, "mode": r.mode, "input": inp, "backend": n, "unit": b.unit, "raw": b.raw,
+                  "flops": b.flops, "referee_flops": r.flops,
+                  "ratio_to_referee": (b.flops / r.flops) if b.flops else None,
+                  "device": b.device, "seconds": b.seconds, "skipped": b.skipped_text(),
+                  "notes": "; ".join(b.notes), "left_behind_and_restored": "; ".join(b.restored),
+                  "error": b.error} for n, b in r.backends.items()]
+    return pd.DataFrame(rows)
 
 
 # ------------------------------------------------------------------------------------------ sweeps

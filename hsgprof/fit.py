@@ -57,8 +57,11 @@ def overrides(config: dict[str, Any]) -> dict[str, Any]:
     return {**FAMILY[fam], **{k: v for k, v in config.items() if k != "family"}}
 
 
-def evaluate(config: dict[str, Any], cache: Any = None) -> dict[str, Any]:
-    """One configuration -> one row (params, GEMM FLOPs at 1080×1920 native, per group, budget checks)."""
+def evaluate(config: dict[str, Any], cache: Any = None, input_shape: tuple[int, ...] = INPUT) -> dict[str, Any]:
+    """One configuration -> one row (params, GEMM FLOPs at 1080×1920 native, per group, budget checks).
+
+    ``input_shape`` other than the seed's is for tests (the budget checks are only meaningful at 1080p).
+    """
     import torch
 
     from hsgprof.adapters.hsgdet import COMPONENTS, build
@@ -67,7 +70,7 @@ def evaluate(config: dict[str, Any], cache: Any = None) -> dict[str, Any]:
     cache = cache if cache is not None else ComponentCache()
     with torch.device("meta"):
         model = build(BASE, **overrides(config)).eval()
-    pieces = cache.count(model, torch.empty(INPUT, device="meta"))
+    pieces = cache.count(model, torch.empty(tuple(input_shape), device="meta"))
     params = sum(p.params for p in pieces.values())
     flops = 2 * sum(p.macs for p in pieces.values())
     row = {**config, "params": params, "flops": flops,

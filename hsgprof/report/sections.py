@@ -187,7 +187,8 @@ def counting_section(store) -> list[Block]:
     backends = store.get("count.backends")
     if backends is not None:
         b = pd.DataFrame(backends["rows"])
-        keep = [c for c in ("mode", "input", "backend", "unit", "raw", "flops", "device", "skipped") if c in b]
+        keep = [c for c in ("target", "mode", "input", "backend", "unit", "raw", "flops", "ratio_to_referee", "device",
+                            "skipped") if c in b]
         out += [Heading("What each counter counts", 2), Table(b[keep], "Raw figure in each counter's own unit, "
                                                                 "normalised FLOPs, and what it skipped")]
     validation = store.get("count.validation")
