@@ -30,10 +30,10 @@ if str(REPO) not in sys.path:                      # `python analyses/count_hsgd
 from hsgprof.adapters.hsgdet import synthetic_targets  # noqa: E402
 from hsgprof.adapters.hsgdet import primary  # noqa: E402
 from hsgprof.claims.readings import FAMILIES, READINGS  # noqa: E402
-from hsgprof.claims.seed import PUBLISHED, REFERENCE_GFLOPS_640, SEED_COMPONENT_PARAMS, SEED_FLOPS  # noqa: E402
+from hsgprof.claims.seed import SEED_COMPONENT_PARAMS, SEED_FLOPS  # noqa: E402
 from hsgprof.components import param_count  # noqa: E402
 from hsgprof.counting import count, count_modes, count_torchvision  # noqa: E402
-from hsgprof.counting.audit import seed_audit  # noqa: E402
+from hsgprof.counting.audit import reference_validation, seed_audit  # noqa: E402
 from hsgprof.counting.figures import components_figure, sweep_figure, training_figure  # noqa: E402
 from hsgprof.counting.sweep import count_step, sweep_config, sweep_inputs  # noqa: E402
 from hsgprof.counting.tables import for_display  # noqa: E402
@@ -42,11 +42,6 @@ from hsgprof.targets import load_target, output_loss  # noqa: E402
 
 PRESET = "hsgdet-l"
 YOLO_L = FAMILIES[READINGS[primary()].family]["l"]      # the YOLO-l reference of hsgdet-l's chassis family
-# Published parameters of each reference, and how they are compared (BN folded for YOLOv5's table).
-REFERENCE_PARAMS = {"yolov8l-ref": (PUBLISHED["yolov8l_trainable_params"], "trainable params"),
-                    "yolov8m-ref": (PUBLISHED["yolov8m_trainable_params"], "trainable params"),
-                    "yolov5l-ref": (PUBLISHED["yolov5l_params_m"] * 1e6, "params, BN folded (published to 0.1M)"),
-                    "yolov5m-ref": (PUBLISHED["yolov5m_params_m"] * 1e6, "params, BN folded (published to 0.1M)")}
 SEED_INPUT = "x".join(map(str, SEED_FLOPS["input_hw"]))
 
 FULL = {
@@ -219,19 +214,7 @@ def validation() -> pd.DataFrame:
         rows.append({"model": f"torchvision {name}", "input": f"{crop}x{crop}", "published": pub,
                      "published_unit": "MACs (torchvision _ops)", "referee": res.macs,
                      "delta_pct": (res.macs - pub) / pub * 100, "check": res.check["status"]})
-    for ref, gflops in REFERENCE_GFLOPS_640.items():
-        res = count(ref, "640x640", backends="analytic,thop")
-        pub = gflops * 1e9
-        rows.append({"model": ref, "input": "640x640", "published": pub,
-                     "published_unit": "FLOPs (2 × thop MACs, BN folded)", "referee": res.flops,
-                     "delta_pct": (res.flops - pub) / pub * 100, "check": res.check["status"],
-                     "thop_unfused_flops": res.backends["thop"].flops})
-        published, unit = REFERENCE_PARAMS[ref]
-        bn = sum(m.num_features for m in res.model.modules() if isinstance(m, torch.nn.BatchNorm2d))
-        measured = res.params - bn if "folded" in unit else res.params
-        rows.append({"model": f"{ref} params", "input": "-", "published": published, "published_unit": unit,
-                     "referee": measured, "delta_pct": (measured - published) / published * 100, "check": "-"})
-    return pd.DataFrame(rows)
+    return pd.concat([pd.DataFrame(rows), reference_validation("analytic,thop")], ignore_index=True)
 
 
 # --------------------------------------------------------------------------------------------- run

@@ -40,7 +40,7 @@ if str(REPO) not in sys.path:
 
 from hsgprof.claims.readings import (FAMILIES, PREMISES, PRIMARY_RULE, READINGS, choose_primary,  # noqa: E402
                                      premise_scores, reading_facts)
-from hsgprof.claims.seed import PUBLISHED, REFERENCE_GFLOPS_640, SEED_FLOPS  # noqa: E402
+from hsgprof.claims.seed import SEED_FLOPS  # noqa: E402
 from hsgprof.results import write_results  # noqa: E402
 
 HW = SEED_FLOPS["input_hw"]
@@ -83,30 +83,6 @@ def counts() -> tuple[pd.DataFrame, pd.DataFrame]:
             comps.append(res.table("component").assign(reading=name, preset=r.preset))
         audits.append(seed_audit(native, padded, h640, *refs[yolo], reference=yolo).assign(reading=name))
     return pd.concat(comps, ignore_index=True), pd.concat(audits, ignore_index=True)
-
-
-def references() -> pd.DataFrame:
-    """Every reference preset against its published figures (rows shaped as count.validation's)."""
-    import torch
-
-    from hsgprof.counting import count
-
-    params = {"yolov8l-ref": (PUBLISHED["yolov8l_trainable_params"], "trainable params"),
-              "yolov8m-ref": (PUBLISHED["yolov8m_trainable_params"], "trainable params"),
-              "yolov5l-ref": (PUBLISHED["yolov5l_params_m"] * 1e6, "params, BN folded (published to 0.1M)"),
-              "yolov5m-ref": (PUBLISHED["yolov5m_params_m"] * 1e6, "params, BN folded (published to 0.1M)")}
-    rows = []
-    for ref, gflops in REFERENCE_GFLOPS_640.items():
-        res = count(ref, "640x640", backends="analytic")
-        pub = gflops * 1e9
-        rows.append({"model": ref, "input": "640x640", "published": pub, "published_unit": "FLOPs (2 × thop MACs, "
-                     "BN folded)", "referee": res.flops, "delta_pct": (res.flops - pub) / pub * 100})
-        published, unit = params[ref]
-        bn = sum(m.num_features for m in res.model.modules() if isinstance(m, torch.nn.BatchNorm2d))
-        measured = res.params - bn if "folded" in unit else res.params
-        rows.append({"model": f"{ref} params", "input": "-", "published": published, "published_unit": unit,
-                     "referee": measured, "delta_pct": (measured - published) / published * 100})
-    return pd.DataFrame(rows)
 
 
 def memory(quick: bool) -> tuple[pd.DataFrame, pd.DataFrame | None]:
@@ -171,7 +147,9 @@ def run(out_dir: str | Path = REPO / "reports" / "results", quick: bool = False,
     paths["components"] = write_results(out / "readings_components.json", "readings.components", comps, config,
                                         cmeta, command)
     paths["audit"] = write_results(out / "readings_seed_audit.json", "readings.seed_audit", audit, config, {}, command)
-    paths["references"] = write_results(out / "readings_references.json", "readings.references", references(),
+    from hsgprof.counting.audit import reference_validation
+
+    paths["references"] = write_results(out / "readings_references.json", "readings.references", reference_validation(),
                                         config, {}, command)
     est, mb = memory(quick)
     units = {"units": "MiB = 2^20 bytes", "device_predicted": "cuda"}

@@ -32,10 +32,9 @@ def test_hsgdet_uses_the_seed_channel_plan():
 
 
 def _bn_folded(model):
-    """Parameters after folding every BatchNorm into its bias-free conv (one bias per channel replaces
-    BN's weight and bias): what Ultralytics prints for a fused model and publishes."""
-    bn = sum(m.num_features for m in model.modules() if isinstance(m, torch.nn.BatchNorm2d))
-    return _count(model) - bn
+    from hsgprof.counting.audit import bn_folded_params
+
+    return bn_folded_params(model)
 
 
 @pytest.mark.parametrize("preset, published", [("yolov5l-ref", "yolov5l_params_m"),

@@ -430,3 +430,14 @@ def test_latency_caveat_follows_the_measurement_file(tmp_path):
                                measurements_dir=folder.parent)
         text = written["md"].read_text()
         assert ("2 CPU estimator job(s) were still running" in text) == (busy == 2)
+
+
+def test_readings_and_fit_sections_read_their_results(committed_report):
+    tmp, written, pages, md = committed_report
+    prim = read_results(tmp / "in" / "readings_primary.json", "readings.primary")
+    assert f"Primary reading: {prim['meta']['primary']}." in md
+    matrix = read_results(tmp / "in" / "readings_matrix.json", "readings.matrix")
+    for h in matrix["meta"]["headlines"]:
+        assert h["summary"] in md, h["claim"]
+    fit = read_results(tmp / "in" / "fit_hsgdet.json", "fit.hsgdet")
+    assert fit["meta"]["summary"]["answer"] in md

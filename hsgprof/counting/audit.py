@@ -14,7 +14,7 @@ import pandas as pd
 import torch
 from torch import nn
 
-from hsgprof.claims.seed import (REFERENCE_GFLOPS_640, SEED_COMPONENT_PARAMS, SEED_DECODER, SEED_FLOPS,
+from hsgprof.claims.seed import (PUBLISHED, REFERENCE_GFLOPS_640, SEED_COMPONENT_PARAMS, SEED_DECODER, SEED_FLOPS,
                                  SEED_MEMORY, SEED_SHAPES)
 from hsgprof.components import param_count
 from hsgprof.counting.api import CountResult
@@ -180,3 +180,37 @@ def seed_audit(native: CountResult, padded: CountResult, hsgdet_640: CountResult
                          "final"))
     return pd.DataFrame(rows)
 
+
+
+# Published parameters of each reference preset and how they are compared: YOLOv8's exactly (trainable, its
+# DFL conv is frozen), YOLOv5's BN-folded (what its README table and detect.py print) to the 0.1M published.
+REFERENCE_PARAMS = {"yolov8l-ref": (PUBLISHED["yolov8l_trainable_params"], "trainable params"),
+                    "yolov8m-ref": (PUBLISHED["yolov8m_trainable_params"], "trainable params"),
+                    "yolov5l-ref": (PUBLISHED["yolov5l_params_m"] * 1e6, "params, BN folded (published to 0.1M)"),
+                    "yolov5m-ref": (PUBLISHED["yolov5m_params_m"] * 1e6, "params, BN folded (published to 0.1M)")}
+
+
+def bn_folded_params(model: nn.Module) -> int:
+    """Parameters once every BatchNorm is folded into its bias-free conv (one bias per channel replaces BN's
+    weight and bias): the count Ultralytics prints for a fused model."""
+    return param_count(model) - sum(m.num_features for m in model.modules() if isinstance(m, nn.BatchNorm2d))
+
+
+def reference_validation(backends: str = "analytic") -> pd.DataFrame:
+    """Every reference preset's referee GEMM FLOPs at 640×640 and parameters beside the published figures."""
+    from hsgprof.counting.api import count
+
+    rows = []
+    for ref, gflops in REFERENCE_GFLOPS_640.items():
+        res = count(ref, "640x640", backends=backends)
+        pub = gflops * 1e9
+        row = {"model": ref, "input": "640x640", "published": pub, "published_unit": "FLOPs (2 × thop MACs, BN folded)",
+               "referee": res.flops, "delta_pct": (res.flops - pub) / pub * 100, "check": res.check.get("status", "-")}
+        if "thop" in res.backends:
+            row["thop_unfused_flops"] = res.backends["thop"].flops
+        rows.append(row)
+        published, unit = REFERENCE_PARAMS[ref]
+        measured = bn_folded_params(res.model) if "folded" in unit else res.params
+        rows.append({"model": f"{ref} params", "input": "-", "published": published, "published_unit": unit,
+                     "referee": measured, "delta_pct": (measured - published) / published * 100, "check": "-"})
+    return pd.DataFrame(rows)

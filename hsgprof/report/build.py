@@ -32,6 +32,7 @@ def compose(store, profile: str, source: str = "") -> tuple[Document, "pd.DataFr
             *sections.provenance_section(store, run),
             *sections.counting_section(store),
             *sections.readings_section(store),
+            *sections.fit_section(store),
             *sections.memory_section(store),
             *sections.latency_section(store),
             *sections.info_section(store),

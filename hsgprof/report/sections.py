@@ -279,6 +279,38 @@ def readings_section(store) -> list[Block]:
     return out
 
 
+def fit_section(store) -> list[Block]:
+    """The budget fit's answer, the closest configurations and the Pareto figure."""
+    out: list[Block] = [Heading("Budget fit: does any configuration meet both budgets?", 2)]
+    doc = store.get("fit.hsgdet")
+    if doc is None:
+        return out + [_missing("budget fit", "python analyses/fit_hsgdet.py")]
+    s, st = doc["meta"]["summary"], doc["meta"].get("search", {})
+    out.append(Paragraph(
+        f"Answer: {s['answer']}. Budgets: {s['params_budget'] / 1e6:g}M parameters and "
+        f"{s['flops_budget'] / 1e9:g} GFLOPs at 1080×1920 (native, GEMM FLOPs = 2 × MACs, referee on the meta "
+        f"device), each within ±{s['tolerance']:.0%}. {st.get('configurations')} configurations of the open choices "
+        f"(docs/fit.md) in {st.get('seconds')} s; components counted {st.get('components_counted')}, recalled "
+        f"from the cache {st.get('components_recalled')}. " + _provenance_line(doc, store.path_of(doc))))
+    parts = [("seed_plan_anchor_free", "seed channel plan, anchor-free head"),
+             ("seed_plan_any_head", "seed channel plan, any head"),
+             ("free_plan_anchor_free", "channel plan free, anchor-free head"), ("free_plan_any_head", "free, any head")]
+    counts = pd.DataFrame([{"search": label, "configurations": s[k]["configurations"], "meet params": s[k]["meet_params"],
+                            "meet FLOPs": s[k]["meet_flops"], "meet both": s[k]["meet_both"]} for k, label in parts])
+    out.append(Table(counts, "How many configurations meet each budget (±5%; 1080×1920 native)"))
+    close = pd.DataFrame(s["free_plan_any_head"]["closest"])
+    if len(close):
+        close["params [M]"] = scaled(close.pop("params"), 1e6, 2)
+        close["GFLOPs"] = scaled(close.pop("flops"), 1e9, 1)
+        for c in ("params_dev", "flops_dev", "distance"):
+            close[c] = close[c].map(lambda v: num(100 * v, 1))
+        out.append(Table(close, "The closest configurations (distance = the larger relative deviation, %; "
+                                "1080×1920 native)"))
+    return out + _figures(store, ["fit_pareto"], lambda name: "Parameters against GEMM GFLOPs at 1080×1920 (native; "
+                                                                "FLOPs = 2 × MACs): every configuration, the Pareto "
+                                                                "front, the seed's ±5% box and every reading")
+
+
 def memory_section(store) -> list[Block]:
     out: list[Block] = [PageBreak(), Heading("Memory")]
     est = store.get("memory.hsgdet.estimates")
