@@ -66,3 +66,12 @@ def test_bad_fit_input_is_refused(capsys):
     assert main(["fit", "--space", "huge"]) == 2
     assert "--space 'huge' is not accepted" in capsys.readouterr().err
     assert main(["fit", "--top", "0"]) == 2
+
+
+def test_pareto_figure_marks_the_seed_and_the_readings():
+    df = pd.DataFrame([_row(38.5, 600), _row(40.0, 560, width=0.75)])
+    readings = pd.DataFrame([{"reading": "hsgdet-l-v5", "params": 62e6, "flops": 700e9}])
+    fig = fit.pareto_figure(df, readings)
+    texts = [t.get_text() for t in fig.axes[0].texts]
+    assert "hsgdet-l-v5" in texts
+    assert any("seed" in t.get_text() for t in fig.axes[0].get_legend().get_texts())

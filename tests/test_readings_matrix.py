@@ -57,3 +57,13 @@ def test_view_shows_only_its_reading_rows():
     assert [r["reading"] for r in doc["rows"]] == ["hsgdet-m-v5"]
     assert view.get("count.components") is None                       # nothing written for it here
     assert view.subject == "hsgdet-m-v5" and view.yolo_l == "yolov5l-ref"
+
+
+def test_matrix_figure_is_a_figure_with_one_cell_per_claim_and_reading():
+    from hsgprof.claims.matrix import matrix_figure
+
+    m = pd.DataFrame([{"claim": c, "reading": r, "verdict": v, "measured": "1M", "primary": r == "b"}
+                      for c in ("params.total", "flops.total") for r, v in (("a", SUPPORTED), ("b", REFUTED))])
+    fig = matrix_figure(m)
+    assert len(fig.axes[0].patches) == 4
+    assert [t.get_text() for t in fig.axes[0].get_xticklabels()] == ["a", "b\n(primary)"]

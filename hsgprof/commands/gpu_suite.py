@@ -7,7 +7,7 @@ that is cut short still leaves its data):
                 after warm-up, beside the estimator's prediction -> ``memory.json``
 2. ``snapshot`` allocator history of one hsgdet-l inference step (batch 1, fp32), a pickle that
                 https://pytorch.org/memory_viz opens -> ``snapshot_hsgdet-l_inference_b1.pickle``
-3. ``latency``  hsgdet-l, hsgdet-l-grid and yolov8l-ref timed side by side (CUDA events, median
+3. ``latency``  hsgdet-l, hsgdet-l-grid, its family's YOLO-l reference and yolov8l-ref timed side by side (CUDA events, median
                 and IQR), batch 1 and a throughput batch; per-component times and the
                 global-reasoning share of time beside its FLOP share -> ``latency.json``
 4. ``maxbatch`` a 16 GB card emulated with ``set_per_process_memory_fraction``; the largest batch
@@ -348,7 +348,11 @@ class Suite:
         warmup, repeat = (5, 15) if self.quick else (10, 30)
         if self.device == "cpu":
             warmup, repeat = 1, 2
-        targets = ["hsgdet-l", "hsgdet-l-grid", "yolov8l-ref"]
+        from hsgprof.adapters.hsgdet import primary
+        from hsgprof.claims.readings import FAMILIES, READINGS
+
+        yolo_l = FAMILIES[READINGS[primary()].family]["l"]      # hsgdet-l's "YOLO-l": its family's reference
+        targets = ["hsgdet-l", "hsgdet-l-grid", *dict.fromkeys((yolo_l, "yolov8l-ref"))]
         plan = [(p, b) for p in precisions for b in batches]
         # CPU estimator jobs compete with the host side of kernel launches: let them finish first
         # (batch-1 timings are launch-bound), waiting at most a fifth of this section's budget.
@@ -360,7 +364,7 @@ class Suite:
         self.meta["latency"]["estimator_jobs_running_at_start"] = pending
         if pending:
             self.log(f"latency: {pending} estimator jobs still running on the CPU (timings may be perturbed)")
-        self.meta["latency"].update(targets=targets, reference="yolov8l-ref", warmup=warmup, repeat=repeat,
+        self.meta["latency"].update(targets=targets, reference=yolo_l, warmup=warmup, repeat=repeat,
                                     timer="CUDA events" if self.device == "cuda" else "perf_counter",
                                     global_reasoning=list(GLOBAL_REASONING),
                                     note="end-to-end = the network without post-processing (raw head outputs)")
@@ -376,14 +380,14 @@ class Suite:
             self.log(f"latency: {prec} batch {b} ({per:.0f} s)")
             rows = self.guarded(f"latency {prec} b{b}", lambda: latency_rows(
                 targets, (b, 3, h, w), prec, self.device, warmup=warmup, repeat=repeat, components=True,
-                reference="yolov8l-ref", global_components=GLOBAL_REASONING, time_budget_s=per * 0.4))
+                reference=yolo_l, global_components=GLOBAL_REASONING, time_budget_s=per * 0.4))
             if isinstance(rows, list):
                 self.rows["latency"].extend(rows)
                 for r in rows:
                     if r["kind"] == "end_to_end":
                         self.log(f"  {r['target']}: median {r['median_ms']:.2f} ms (IQR {r['iqr_ms']:.2f})")
                     elif r["kind"] == "ratio":
-                        self.log(f"  {r['target']} / yolov8l-ref = {r['ratio_median_of_rounds']:.3f}")
+                        self.log(f"  {r['target']} / {yolo_l} = {r['ratio_median_of_rounds']:.3f}")
             else:
                 self.rows["latency"].append({"precision": prec, "batch": b, "kind": "error", "status": repr(rows)})
             self.write("latency")
