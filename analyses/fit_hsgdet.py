@@ -58,7 +58,7 @@ def run(out_dir: str | Path = REPO / "reports" / "results", space: str = "defaul
     return paths
 
 
-def uncached_sample(df, space, n: int = 6) -> dict[str, Any]:
+def uncached_sample(df, space, n: int = 3) -> dict[str, Any]:
     """What the cache buys: ``n`` configurations timed without a cache, beside the cached search's mean."""
     from hsgprof import fit
 

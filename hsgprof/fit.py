@@ -35,7 +35,7 @@ FAMILY = {"v8": {"stem_kernel": 3, "pan": "v8", "depths": (3, 6, 6, 3)},
 # minutes on 2 CPU cores (each configuration builds a model on the meta device, ~0.3-0.6 s).
 SPACES: dict[str, dict[str, tuple]] = {
     "default": {"family": ("v8", "v5"), "csp_block": ("c2f", "c3"), "depth_mult": (0.33, 0.67, 1.0),
-                "neck_depth": (1, 3), "dense_head": ("decoupled", "anchor"), "decoder_ffn": (256, 1024, 2048),
+                "neck_depth": (1, 3), "dense_head": ("decoupled", "anchor"), "decoder_ffn": (256, 2048),
                 "global_dim": (256,), "width_mult": (0.75, 1.0)},
     "full": {"family": ("v8", "v5"), "csp_block": ("c2f", "c3"), "depth_mult": (0.33, 0.5, 0.67, 1.0),
              "neck_depth": (1, 2, 3), "dense_head": ("decoupled", "anchor"), "decoder_ffn": (256, 1024, 2048),
