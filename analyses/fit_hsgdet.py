@@ -24,14 +24,14 @@ if str(REPO) not in sys.path:
 
 
 def run(out_dir: str | Path = REPO / "reports" / "results", space: str = "default", figures: bool = True,
-        command: str | None = None, cache_check: bool = True) -> dict[str, Any]:
+        command: str | None = None, cache_check: bool = True, workers: int = 1) -> dict[str, Any]:
     """Run the search; returns the paths written and the summary."""
     from hsgprof import fit
     from hsgprof.results import write_results
 
     out = Path(out_dir)
     load0 = os.getloadavg()[0]
-    df, stats = fit.search(space)
+    df, stats = fit.search(space, workers=workers)
     if cache_check:
         stats["uncached_sample"] = uncached_sample(df, fit.SPACES[space] if space in fit.SPACES else space)
     stats["load_avg_1m"] = [round(load0, 2), round(os.getloadavg()[0], 2)]
@@ -76,9 +76,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--space", default="default", help="default, full or tiny")
     p.add_argument("--out", default=str(REPO / "reports" / "results"))
     p.add_argument("--no-figures", action="store_true")
+    p.add_argument("--workers", type=int, default=1, help="processes to map the configurations over (default 1)")
     args = p.parse_args(argv)
     t0 = time.perf_counter()
-    paths = run(args.out, args.space, not args.no_figures)
+    paths = run(args.out, args.space, not args.no_figures,
+                command=f"python analyses/fit_hsgdet.py --space {args.space} --workers {args.workers}",
+                workers=args.workers)
     print(paths.pop("summary")["answer"])
     for k, v in paths.items():
         print(f"{k}: {v}")

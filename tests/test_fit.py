@@ -75,3 +75,14 @@ def test_pareto_figure_marks_the_seed_and_the_readings():
     texts = [t.get_text() for t in fig.axes[0].texts]
     assert "hsgdet-l-v5" in texts
     assert any("seed" in t.get_text() for t in fig.axes[0].get_legend().get_texts())
+
+
+def test_chunks_keep_a_backbone_in_one_worker_and_lose_nothing():
+    configs = list(fit.configurations(fit.SPACES["tiny"]))
+    chunks = fit._chunks(configs, 3)
+    assert sorted(map(id, (c for ch in chunks for c in ch))) == sorted(map(id, configs))
+    where = {}
+    for i, ch in enumerate(chunks):
+        for c in ch:
+            key = (c["family"], c["csp_block"], c["depth_mult"], c["width_mult"])
+            assert where.setdefault(key, i) == i

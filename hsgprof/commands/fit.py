@@ -17,6 +17,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                     "native), components cached where their structure and input repeat.")
     p.add_argument("--space", default="default", help="default (a few minutes), full (every value; hours) or tiny")
     p.add_argument("--seed-plan-only", action="store_true", help="keep the seed's channel plan (width_mult 1.0)")
+    p.add_argument("--workers", default="1", help="processes to map the configurations over (default 1)")
     p.add_argument("--top", default="5", help="how many closest configurations to print (default 5)")
     p.add_argument("--out", default=None, help="write every row (JSON results file with provenance) to FILE")
     p.add_argument("--figure", default=None, help="write the Pareto figure (PNG) to FILE")
@@ -40,6 +41,12 @@ def run_fit(args: argparse.Namespace) -> int:
             raise ValueError
     except ValueError:
         raise HsgprofError(f"--top {args.top!r} is not accepted; give a whole number >= 1") from None
+    try:
+        workers = int(args.workers)
+        if workers < 1:
+            raise ValueError
+    except ValueError:
+        raise HsgprofError(f"--workers {args.workers!r} is not accepted; give a whole number >= 1") from None
     for flag, path in (("--out", args.out), ("--figure", args.figure)):
         if path is not None and (path.endswith("/") or __import__("os").path.isdir(path)):
             raise HsgprofError(f"{flag} {path!r} is a folder; give a file path")
@@ -48,7 +55,7 @@ def run_fit(args: argparse.Namespace) -> int:
         if i % 25 == 0 or i == n:
             print(f"\r{i}/{n} configurations", end="" if i < n else "\n", file=sys.stderr, flush=True)
 
-    df, stats = fit.search(args.space, free=not args.seed_plan_only, progress=progress)
+    df, stats = fit.search(args.space, free=not args.seed_plan_only, progress=progress, workers=workers)
     s = fit.summary(df, top)
     print(f"Budget fit ({args.space} space, {stats['configurations']} configurations, {stats['seconds']} s; "
           f"components counted {stats['components_counted']}, recalled from the cache {stats['components_recalled']})")
