@@ -7,7 +7,8 @@ MACs) and the ops it does not price, where that can be known:
   ops; a called module type without a hook counts 0 (listed).
 * ``ptflops-aten`` (engine ``aten``): a dispatch mode pricing a short list of aten ops (matrix products
   and convolutions); every other op the referee prices is listed with the FLOPs it misses.
-* ``calflops``: per-module hooks plus patched functionals (the DeepSpeed profiler's design).
+* ``calflops``: per-module hooks plus patched functionals (the DeepSpeed profiler's design, which it cites;
+  DeepSpeed itself is not a backend: docs/counting.md says why).
 * ``torchprofile``: ``torch.jit.trace`` and per-operator handlers on the traced graph; it needs real
   tensors (the trace runs the model), so it runs on a CPU copy.
 
