@@ -161,9 +161,9 @@ def _fl_total(store):
 @measure("global_share_flops")
 def _share_flops(store):
     rows, doc = _rows(store, "count.components")
-    parts = [r for r in rows if r["mode"] == "native" and r["kind"] == "component"
-             and r["component"] in doc["meta"]["global_reasoning"]]
     total = _one(rows, mode="native", component="Total")
+    parts = [r for r in rows if r["mode"] == "native" and r["kind"] == "component" and total is not None
+             and r["input"] == total["input"] and r["component"] in doc["meta"]["global_reasoning"]]
     if not parts or total is None:
         return None
     share = sum(r["referee_gemm_flops"] for r in parts) / total["referee_gemm_flops"]
