@@ -3,6 +3,7 @@ readings × claims matrix.
 
     python analyses/readings.py            # ~3-4 min on 2 cores (memory max-batch searches dominate)
     python analyses/readings.py --quick    # the same without the 16 GB max-batch search
+    python analyses/readings.py --matrix-only   # re-judge the matrix from the results files already written
 
 From Python (the report): ``from analyses.readings import run; paths = run(out_dir, quick=True)``.
 
@@ -158,11 +159,22 @@ def run(out_dir: str | Path = REPO / "reports" / "results", quick: bool = False,
     if mb is not None:
         paths["max_batch"] = write_results(out / "readings_max_batch.json", "readings.max_batch", mb, config, units,
                                            command)
-    m, heads = matrix_from(list(paths.values()))
-    seconds = time.perf_counter() - t0
-    paths["matrix"] = write_results(out / "readings_matrix.json", "readings.matrix", m, config,
-                                    {"headlines": heads.to_dict(orient="records"), "seconds": round(seconds, 1),
-                                     "load_avg_1m": [round(load0, 2), round(os.getloadavg()[0], 2)]}, command)
+    paths.update(write_matrix(out, list(paths.values()), config, command, figures,
+                              {"seconds": round(time.perf_counter() - t0, 1),
+                               "load_avg_1m": [round(load0, 2), round(os.getloadavg()[0], 2)]}))
+    return paths
+
+
+MEASURED = ("readings_primary.json", "readings_components.json", "readings_seed_audit.json",
+            "readings_references.json", "readings_memory.json", "readings_max_batch.json")
+
+
+def write_matrix(out: Path, files: list[Path], config: dict[str, Any], command: str, figures: bool = True,
+                 extra: dict[str, Any] | None = None) -> dict[str, Path]:
+    """Judge the matrix from the readings' results files and write it (and its figure)."""
+    m, heads = matrix_from(files)
+    paths = {"matrix": write_results(out / "readings_matrix.json", "readings.matrix", m, config,
+                                     {"headlines": heads.to_dict(orient="records"), **(extra or {})}, command)}
     if figures:
         import matplotlib.pyplot as plt
 
@@ -176,14 +188,30 @@ def run(out_dir: str | Path = REPO / "reports" / "results", quick: bool = False,
     return paths
 
 
+def matrix_only(out_dir: str | Path, figures: bool = True) -> dict[str, Path]:
+    """Re-judge the matrix from the readings' results already in ``out_dir`` (no measurement is rerun)."""
+    out = Path(out_dir)
+    files = [out / f for f in MEASURED if (out / f).is_file()]
+    if not files:
+        from hsgprof.errors import HsgprofError
+
+        raise HsgprofError(f"no readings results in {str(out)!r}; run python analyses/readings.py first")
+    return write_matrix(out, files, {"from_files": [f.name for f in files]},
+                        "python analyses/readings.py --matrix-only", figures)
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--quick", action="store_true", help="skip the 16 GB max-batch search")
     p.add_argument("--out", default=str(REPO / "reports" / "results"))
     p.add_argument("--no-figures", action="store_true")
+    p.add_argument("--matrix-only", action="store_true",
+                   help="re-judge the matrix from the readings results already in --out (measures nothing)")
     args = p.parse_args(argv)
     t0 = time.perf_counter()
-    for k, v in run(args.out, args.quick, not args.no_figures).items():
+    paths = matrix_only(args.out, not args.no_figures) if args.matrix_only else \
+        run(args.out, args.quick, not args.no_figures)
+    for k, v in paths.items():
         print(f"{k}: {v}")
     print(f"done in {time.perf_counter() - t0:.0f} s")
     return 0
