@@ -158,9 +158,14 @@ class TorchprofileBackend(_Peer):
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             macs = profile_macs(wrapper, args=(x,))
-        unknown = sorted({str(w.message) for w in caught if "No handlers found" in str(w.message)})
-        skipped = [{"what": m.replace("No handlers found: ", "").strip('"').rstrip('". Skipped.'), "calls": None,
-                    "missed_flops": None, "why": "traced operator without a handler (counted 0)"} for m in unknown]
+        import re
+        from collections import Counter
+
+        # torchprofile warns 'No handlers found: "aten::xyz". Skipped.' once per traced node
+        unknown = Counter(m.group(1) for w in caught
+                          if (m := re.search(r'No handlers found: "([^"]+)"', str(w.message))))
+        skipped = [{"what": op, "calls": n, "missed_flops": None, "why": "traced operator without a handler (counted 0)"}
+                   for op, n in unknown.most_common()]
         return float(macs), skipped, ["counts the traced graph of a real CPU forward; operators without a handler "
                                       "count 0"]
 
