@@ -53,9 +53,10 @@ def test_summary_answers_with_the_declared_tolerance():
     assert s["answer"].startswith("no: 0 configuration(s)")
 
 
-def test_pareto_keeps_only_undominated_points():
-    df = pd.DataFrame({"params": [1, 2, 3, 2.5], "flops": [5, 3, 1, 4]})
-    assert sorted(map(tuple, fit.pareto(df)[["params", "flops"]].values.tolist())) == [(1, 5), (2, 3), (3, 1)]
+def test_pareto_keeps_the_points_no_other_beats_with_fewer_params_and_more_flops():
+    df = pd.DataFrame({"params": [1, 2, 3, 2.5, 1.5], "flops": [1, 3, 5, 2, 3]})
+    # (2.5, 2) is beaten by (2, 3); (2, 3) by (1.5, 3); the rest are on the front
+    assert fit.pareto(df)[["params", "flops"]].values.tolist() == [[1, 1], [1.5, 3], [3, 5]]
 
 
 def test_bad_fit_input_is_refused(capsys):
