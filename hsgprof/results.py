@@ -66,15 +66,34 @@ def _jsonable(value: Any) -> Any:
     return value
 
 
-def write_results(path: str | Path, kind: str, rows: Iterable[dict[str, Any]] | pd.DataFrame,
-                  config: dict[str, Any] | None = None, meta: dict[str, Any] | None = None,
-                  command: str | None = None) -> Path:
-    """Write a tidy results file (JSON) with provenance; returns the path written."""
+def results_json(kind: str, rows: Iterable[dict[str, Any]] | pd.DataFrame, config: dict[str, Any] | None = None,
+                 meta: dict[str, Any] | None = None, command: str | None = None) -> str:
+    """The text of a tidy results file (JSON) with provenance, as :func:`write_results` writes it."""
     if isinstance(rows, pd.DataFrame):
         rows = rows.to_dict(orient="records")
     doc = {"schema": SCHEMA, "kind": kind, "provenance": _provenance(config, command),
            "rows": list(rows), "meta": meta or {}}
-    return atomic_write_text(path, json.dumps(_jsonable(doc), indent=2, allow_nan=False) + "\n")
+    return json.dumps(_jsonable(doc), indent=2, allow_nan=False) + "\n"
+
+
+def write_results(path: str | Path, kind: str, rows: Iterable[dict[str, Any]] | pd.DataFrame,
+                  config: dict[str, Any] | None = None, meta: dict[str, Any] | None = None,
+                  command: str | None = None) -> Path:
+    """Write a tidy results file (JSON) with provenance; returns the path written."""
+    return atomic_write_text(path, results_json(kind, rows, config, meta, command))
+
+
+def check_writable(out: str | Path, flag: str = "--out") -> Path:
+    """Fail before any work if ``out`` cannot be written (one line; nothing is created)."""
+    out = Path(out)
+    if out.is_dir():
+        raise HsgprofError(f"{flag} {str(out)!r} is a folder; give a file path such as report.pdf")
+    probe = out.parent if str(out.parent) else Path(".")
+    while not probe.exists():
+        probe = probe.parent
+    if not probe.is_dir() or not os.access(probe, os.W_OK | os.X_OK):
+        raise HsgprofError(f"{flag} {str(out)!r} is not writable (no write access to {str(probe)!r})")
+    return out
 
 
 def read_results(path: str | Path, kind: str | None = None) -> dict[str, Any]:

@@ -22,6 +22,7 @@ from hsgprof.report import build as build_module
 from hsgprof.report.build import build_report, verdicts_path
 from hsgprof.report.sections import num
 from hsgprof.report.stages import Stage, run_stages
+from hsgprof.report.summary import APPENDIX_HEADING
 from hsgprof.results import read_results, write_results
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -99,7 +100,8 @@ def committed_report(tmp_path_factory):
 
 
 def _squash(s: str) -> str:
-    return re.sub(r"\s+", "", s)
+    """Whitespace removed (cells wrap), and the base fonts' ∆ (U+2206) read back as the ledger's Δ (U+0394)."""
+    return re.sub(r"\s+", "", s).replace("\u2206", "\u0394")
 
 
 def test_every_claim_appears_with_a_verdict(smoke_report):
@@ -207,32 +209,39 @@ def test_results_paths_are_shown_relative_to_the_repository(tmp_path):
     assert store.path_of({}) == "?"
 
 
-# --------------------------------------------------------------------------- the first page
+# --------------------------------------------------------------------------- the first pages
 
 
-def test_first_page_is_a_summary_with_counts_table_and_provenance(smoke_report):
+def _body(pages: list[str]) -> list[str]:
+    """The reader's pages: everything before the appendices (whose heading opens a page)."""
+    start = next(i for i, p in enumerate(pages) if APPENDIX_HEADING in [line.strip() for line in p.splitlines()[:2]])
+    return pages[:start]
+
+
+def test_first_pages_give_counts_every_claim_and_provenance(smoke_report):
     tmp, written, _ = smoke_report
     pages = _pages(written["pdf"])
     first = _squash(pages[0])
+    body = _squash("".join(_body(pages)))
     doc = read_results(written["verdicts"], "report.verdicts")
     verdicts = doc["rows"]
     for status in STATUSES:
         n = sum(v["verdict"] == status for v in verdicts)
         assert _squash(f"{n} {status}") in first, status
     assert _squash(f"{len(verdicts)} claims:") in first
-    assert doc["provenance"]["commit"][:12] in first         # the run's commit, in the provenance block
-    for v in verdicts:                                       # the compact table fits on page 1
-        assert _squash(v["id"]) in first, v["id"]
-        assert _squash(v["measured"]) in first, (v["id"], v["measured"])
+    assert doc["provenance"]["commit"][:12] in body          # the run's commit, in the provenance paragraph
+    for v in verdicts:                                       # every claim, whole, before the appendices
+        assert _squash(v["id"]) in body and _squash(v["statement"]) in body, v["id"]
+        assert _squash(v["measured"]) in body, (v["id"], v["measured"])
     folders = sorted(p.name for p in (ROOT / "reports" / "measurements").glob("*-20??-??-??") if p.is_dir())
     if folders:
-        assert _squash(f"GPU measurements: used, from reports/measurements/{folders[-1]}") in first
-    assert "Verdictsinfull" not in first and "Verdictsinfull" in _squash(pages[1])
+        assert _squash(f"GPU measurements: used, from reports/measurements/{folders[-1]}") in body
+    assert "Verdictsinfull" not in body and "Verdictsinfull(appendixA)" in _squash("".join(pages))
 
 
-def test_first_page_says_when_no_gpu_measurement_was_used(committed_report):
+def test_first_pages_say_when_no_gpu_measurement_was_used(committed_report):
     _, _, pages, _ = committed_report
-    assert _squash("GPU measurements: none (no measurement folder was found)") in _squash(pages[0])
+    assert _squash("GPU measurements: none (no measurement folder was found)") in _squash("".join(_body(pages)))
 
 
 # --------------------------------------------------------------------------- which files a report reads
@@ -338,10 +347,10 @@ def test_device_reaches_the_training_stage_only(tmp_path, monkeypatch):
 def test_verdict_table_memory_and_info_numbers_equal_their_files(committed_report):
     tmp, written, pages, md = committed_report
     flat = _squash("".join(pages))
-    first = _squash(pages[0])
+    body = _body(pages)
     for v in read_results(written["verdicts"], "report.verdicts")["rows"]:
-        assert _squash(v["measured"]) in first, v["id"]     # compact table on page 1
-        assert _squash(v["measured"]) in _squash("".join(pages[1:])), v["id"]   # the full table
+        assert _squash(v["measured"]) in _squash("".join(body)), v["id"]           # the first pages
+        assert _squash(v["measured"]) in _squash("".join(pages[len(body):])), v["id"]   # the full table
     mem = read_results(tmp / "in" / "memory_hsgdet_estimates.json", "memory.hsgdet.estimates")["rows"]
     assert mem and all(num(r["peak_allocated_MiB"], 1) in flat for r in mem)
     assert all(num(r["peak_reserved_MiB"], 1) in flat for r in mem)
@@ -352,7 +361,7 @@ def test_verdict_table_memory_and_info_numbers_equal_their_files(committed_repor
 
 def test_without_gpu_latency_claims_say_not_measured_beside_the_cpu_estimate(committed_report):
     tmp, written, pages, md = committed_report
-    first = _squash(pages[0])
+    first = _squash("".join(_body(pages)))
     audit = {r["claim"]: r["measured"] for r in read_results(tmp / "in" / "count_seed_audit.json")["rows"]}
     ratio = audit["HSG-Det at 640²"] / audit["640² premise: 'YOLO-l scale' FLOPs"]
     by_id = {v["id"]: v for v in read_results(written["verdicts"], "report.verdicts")["rows"]}

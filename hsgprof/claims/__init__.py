@@ -1,1 +1,2 @@
-"""The seed's claims as data (what the seed says), kept apart from every measurement."""
+"""Claims and verdicts: the HSG-Det ledger (seed data, its claims file ``hsgdet.yaml``, the theory claims),
+verdict rules, and claims files for any model (``schema``, judged by ``verify``)."""

@@ -10,8 +10,17 @@ from .rules import NOT_MEASURABLE, NOT_MEASURED, Measured, NotMeasurable, fmt
 
 
 def judge(claim: Claim, store) -> dict:
-    """The verdict row of one claim."""
+    """The verdict row of one claim, measured from the results in ``store``."""
     measured: Measured | None = MEASURES[claim.measure](store) if claim.measure in MEASURES else None
+    return verdict_row(claim, measured)
+
+
+def verdict_row(claim: Claim, measured: Measured | None) -> dict:
+    """The verdict row of one claim given its measurement (None: nothing was found to judge it by).
+
+    Shared by the report (measurements read from results files) and ``hsgprof verify`` (measured
+    for a claims file), so both print the same columns the same way.
+    """
     row = {"id": claim.id, "section": claim.section, "statement": claim.statement,
            "claimed": "" if claim.claimed is None else f"{fmt(claim.claimed)} {claim.unit}".strip(),
            "conditions": claim.conditions, "rule": claim.rule.describe()}

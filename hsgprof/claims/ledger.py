@@ -1,105 +1,59 @@
 """The claims ledger: every claim of the HSG-Det seed as data, with its verdict rule declared.
 
-Each claim names the measurement that tests it (a function in :mod:`hsgprof.claims.measures`,
-reading results files) and a rule with its tolerance fixed here, before any measurement. The
-claimed values come from :mod:`hsgprof.claims.seed`, never from a measurement.
+Two sources, one ledger:
+
+- the claims a claims file can express (shapes, parameters, FLOPs, shares, memory, the 16 GB
+  card, latency) live in ``hsgdet.yaml`` beside this module, the same file ``hsgprof verify``
+  judges; their values are the seed's (tests keep them equal to :mod:`hsgprof.claims.seed`);
+- the theory claims (entropy theorem, corollary, stability, convergence, NMS, dense/occlusion
+  "strong", attention scaling) are judged by experiments and declared below in code.
+
+Each ledger claim names the report's reader of the results files that tests it (a function in
+:mod:`hsgprof.claims.measures`) and a rule with its tolerance fixed before any measurement.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
+from importlib.resources import files
+from pathlib import Path
 
-from . import seed
-from .rules import (AtLeast, AtMost, Approx, Exact, InRange, Negative, NotMeasurable, Positive, Rule,
-                    Verdict)
+from .claim import Claim
+from .rules import Negative, NotMeasurable, Positive, Verdict
+from .schema import ClaimSpec, load_claims
 
-APPROX = Approx(0.10)       # the tolerance for every "≈"/"~" number of the seed, declared once
+HSGDET_CLAIMS = Path(str(files("hsgprof.claims") / "hsgdet.yaml"))     # package data: installed beside this module
 
-
-@dataclass(frozen=True)
-class Claim:
-    """One statement of the seed, what would test it, and how the verdict is reached."""
-
-    id: str
-    section: str
-    statement: str
-    claimed: Any
-    unit: str
-    conditions: str
-    measure: str            # name of the measurement function in hsgprof.claims.measures
-    rule: Rule
-
-
-def _shape_claims() -> list[Claim]:
-    out = []
-    for level, s in seed.SEED_SHAPES.items():
-        out.append(Claim(f"shape.{level}", "2 Tensor Shapes", f"{level.upper()}: stride {s['stride']}, "
-                         f"{s['hw'][0]}×{s['hw'][1]}, {s['channels']} channels",
-                         (*s["hw"], s["channels"]), "rows, cols, channels",
-                         "1080×1920 input, native mode", f"shape_{level}", Exact()))
-    return out
+# The report judges the file's claims from the analyses' results files: the reader of each.
+REPORT_MEASURES: dict[str, str] = {
+    "shape.p3": "shape_p3", "shape.p4": "shape_p4", "shape.p5": "shape_p5",
+    **{f"params.{key}": f"params:{name}" for key, name in (
+        ("stem", "Stem"), ("p3", "P3 stage"), ("p4", "P4 stage"), ("p5", "P5 stage"),
+        ("global_block", "Global block"), ("pan", "PAN path"), ("token_extractor", "Token extractor"),
+        ("token_fusion", "Token fusion"), ("dense_head", "Dense head"), ("sparse_head", "Sparse head"),
+        ("backbone", "Backbone"), ("neck", "Neck"), ("head", "Head"), ("total", "Total"))},
+    "params.decoder_formula": "decoder_layer_params", "params.yolo_l_scale": "params_ratio_yolo",
+    "flops.scaling": "flops_scaling", "flops.yolo_l_640": "flops_yolo_640", "flops.backbone": "flops_backbone",
+    "flops.token_attention": "flops_token_fusion", "flops.decoder": "flops_sparse_head",
+    "flops.total": "flops_total", "share.global_flops": "global_share_flops",
+    "share.global_time": "global_share_time", "memory.fp16_params": "fp16_param_bytes",
+    "memory.train_activations": "train_activation_bytes",
+    "memory.inference_activations": "inference_activation_bytes", "memory.16gb": "max_batch_16gb_train",
+    "latency.near_yolo_l": "latency_ratio_yolo",
+}
 
 
-_PARAM_IDS = {"Stem": "stem", "P3 stage": "p3", "P4 stage": "p4", "P5 stage": "p5",
-              "Global block": "global_block", "PAN path": "pan", "Token extractor": "token_extractor",
-              "Token fusion": "token_fusion", "Dense head": "dense_head", "Sparse head": "sparse_head",
-              "Backbone": "backbone", "Neck": "neck", "Head": "head", "Total": "total"}
+def as_claim(spec: ClaimSpec, measure: str = "") -> Claim:
+    """A claims-file entry as a ledger :class:`Claim` (``measure``: the report's reader; default its kind)."""
+    return Claim(spec.id, spec.section, spec.statement or spec.id, spec.value, spec.unit, spec.conditions,
+                 measure or spec.kind, spec.rule)
 
 
-def _param_claims() -> list[Claim]:
-    return [Claim(f"params.{key}", seed.SEED_PARAMS_SECTION, f"{name} ≈ {seed.SEED_COMPONENT_PARAMS[name] / 1e6:g}M parameters",
-                  seed.SEED_COMPONENT_PARAMS[name], "parameters", "hsgdet-l as built from the seed's channel plan",
-                  f"params:{name}", APPROX)
-            for name, key in _PARAM_IDS.items()]
+def _file_claims() -> list[Claim]:
+    return [as_claim(spec, REPORT_MEASURES.get(spec.id, "")) for spec in load_claims(HSGDET_CLAIMS).claims]
 
 
-def _claims() -> list[Claim]:
-    f, d, m = seed.SEED_FLOPS, seed.SEED_DECODER, seed.SEED_MEMORY
-    flops = seed.SEED_FLOPS_SECTION
+def _theory_claims() -> list[Claim]:
     return [
-        *_shape_claims(),
-        *_param_claims(),
-        Claim("params.decoder_formula", seed.SEED_PARAMS_SECTION,
-              "6-layer decoder params ≈ 6 × 4d² ≈ 1.6M (d = 256)", d["params"], "parameters",
-              "the 6 decoder layers of head.sparse", "decoder_layer_params", APPROX),
-        Claim("params.yolo_l_scale", seed.SEED_PARAMS_SECTION, "Total comparable to YOLO-l scale",
-              1.0, "ratio of parameters HSG-Det-l / the YOLO-l reference of its chassis' family", "declared: 'comparable' = ratio within ±25%",
-              "params_ratio_yolo", Approx(0.25)),
-        Claim("flops.scaling", flops, "1080p costs (1920/640)·(1080/640) ≈ 5.07× a 640 model",
-              f["scaling_factor"], "ratio", "the YOLO-l reference of hsgdet-l's family, 1080×1920 native vs 640×640",
-              "flops_scaling", APPROX),
-        Claim("flops.yolo_l_640", flops, "a YOLO-l-scale model at 640 is ~110 GFLOPs",
-              f["reference_gflops_640"] * 1e9, "FLOPs (2×MAC)", "the YOLO-l reference of hsgdet-l's family "
-              "(docs/readings.md), 640×640", "flops_yolo_640", APPROX),
-        Claim("flops.backbone", flops, "backbone ≈ 110 × 5.07 ≈ 558 GFLOPs at 1080p", f["backbone_gflops"] * 1e9,
-              "FLOPs (2×MAC)", "hsgdet-l Backbone group, 1080×1920 native", "flops_backbone", APPROX),
-        Claim("flops.token_attention", flops, "sparse global attention O(K²d) = 256²·256 = 16.7M ops",
-              f["token_attention_ops"], "ops (seed's unit; compared as FLOPs, 2×MAC)",
-              "hsgdet-l Token fusion, K = 256, d = 256", "flops_token_fusion", APPROX),
-        Claim("flops.decoder", flops, "query decoder O(NKd) = 200·256·256 = 13M ops", f["decoder_ops"],
-              "ops (seed's unit; compared as FLOPs, 2×MAC)", "hsgdet-l Sparse head, N = 200, K = 256",
-              "flops_sparse_head", APPROX),
-        Claim("flops.total", flops, "total ≈ 570 GFLOPs at 1080p", f["total_gflops"] * 1e9, "FLOPs (2×MAC)",
-              "hsgdet-l, 1080×1920 native, forward without post-processing", "flops_total", APPROX),
-        Claim("share.global_flops", "Final Summary", "global reasoning cost < 5% of total (FLOPs)",
-              f["global_share_max"], "fraction of FLOPs",
-              "Global block + Token extractor + Token fusion + Sparse head, 1080×1920", "global_share_flops", AtMost()),
-        Claim("share.global_time", "Final Summary", "global reasoning cost < 5% of total (time)",
-              f["global_share_max"], "fraction of latency", "same components, batch 1", "global_share_time", AtMost()),
-        Claim("memory.fp16_params", "7 Memory Footprint (FP16)", "params 38.5M × 2 B ≈ 77 MB",
-              m["fp16_params_bytes"], "bytes", "hsgdet-l parameters stored in fp16", "fp16_param_bytes", APPROX),
-        Claim("memory.train_activations", "7 Memory Footprint (FP16)", "activations ≈ 1.2–1.5 GB in training",
-              m["train_activation_bytes"], "bytes", "hsgdet-l, 1080×1920, batch 1, fp16 autocast, training step",
-              "train_activation_bytes", InRange(0.10)),
-        Claim("memory.inference_activations", "7 Memory Footprint (FP16)", "activations ≈ 400–600 MB in inference",
-              m["inference_activation_bytes"], "bytes", "hsgdet-l, 1080×1920, batch 1, fp16, inference",
-              "inference_activation_bytes", InRange(0.10)),
-        Claim("memory.16gb", "7 Memory Footprint (FP16)", "suitable for a 16 GB GPU", 1, "largest training batch",
-              "hsgdet-l, 1080×1920, fp16 AMP training step on a 16 GB card", "max_batch_16gb_train", AtLeast()),
-        Claim("latency.near_yolo_l", "Final Summary", "latency near YOLO-l scale", 1.0,
-              "latency ratio HSG-Det-l / its family's YOLO-l reference", "declared: 'near' = ratio within ±25%; batch 1, same device and run",
-              "latency_ratio_yolo", Approx(0.25)),
         Claim("nms.optional", "Final Summary", "NMS optional", None, "AP",
               "synthetic scenes; NMS-free (query head) vs NMS (dense head) output of the trained hybrid",
               "nms_optional", Verdict("supported if the NMS-free AP is at least 90% of the NMS AP (seeds' mean)")),
@@ -138,7 +92,7 @@ def _claims() -> list[Claim]:
     ]
 
 
-LEDGER: tuple[Claim, ...] = tuple(_claims())
+LEDGER: tuple[Claim, ...] = (*_file_claims(), *_theory_claims())
 
 
 def claim(claim_id: str) -> Claim:

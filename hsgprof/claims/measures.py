@@ -107,8 +107,9 @@ def _params_ratio(store):
     total = _component(store, "Total", "params")
     if yolo is None or total is None:
         return None
-    return _from(store, doc, total.value / yolo["referee"], device="meta device (counted, no compute)",
-                 note=f"{_subject(store)} {total.value:,} / {ref} {int(yolo['referee']):,} parameters")
+    n = yolo.get("model_params") or yolo["referee"]       # both models' parameters as built
+    return _from(store, doc, total.value / n, device="meta device (counted, no compute)",
+                 note=f"{_subject(store)} {total.value:,} / {ref} {int(n):,} parameters")
 
 
 # --------------------------------------------------------------------------- FLOPs

@@ -83,24 +83,45 @@ class Exact(Rule):
 
 @dataclass(frozen=True)
 class AtMost(Rule):
-    """Supported when measured ≤ claimed bound (e.g. "< 5%")."""
+    """Supported when measured ≤ the bound (e.g. "< 5%"): ``bound``, or the claimed value when it is None."""
+
+    bound: float | None = None
 
     def describe(self) -> str:
-        return "measured at or below the claimed bound"
+        return "measured at or below " + ("the claimed bound" if self.bound is None else fmt(self.bound))
 
     def judge(self, claimed: float, m: Measured) -> tuple[str, str]:
-        return (SUPPORTED if m.value <= claimed else REFUTED), f"measured {fmt(m.value)} vs bound {fmt(claimed)}"
+        bound = claimed if self.bound is None else self.bound
+        return (SUPPORTED if m.value <= bound else REFUTED), f"measured {fmt(m.value)} vs bound {fmt(bound)}"
 
 
 @dataclass(frozen=True)
 class AtLeast(Rule):
-    """Supported when measured ≥ claimed bound."""
+    """Supported when measured ≥ the bound: ``bound``, or the claimed value when it is None."""
+
+    bound: float | None = None
 
     def describe(self) -> str:
-        return "measured at or above the claimed bound"
+        return "measured at or above " + ("the claimed bound" if self.bound is None else fmt(self.bound))
 
     def judge(self, claimed: float, m: Measured) -> tuple[str, str]:
-        return (SUPPORTED if m.value >= claimed else REFUTED), f"measured {fmt(m.value)} vs bound {fmt(claimed)}"
+        bound = claimed if self.bound is None else self.bound
+        return (SUPPORTED if m.value >= bound else REFUTED), f"measured {fmt(m.value)} vs bound {fmt(bound)}"
+
+
+@dataclass(frozen=True)
+class Between(Rule):
+    """Supported when lo ≤ measured ≤ hi: a declared acceptance range, whatever the claimed value."""
+
+    lo: float
+    hi: float
+
+    def describe(self) -> str:
+        return f"measured between {fmt(self.lo)} and {fmt(self.hi)}"
+
+    def judge(self, claimed: Any, m: Measured) -> tuple[str, str]:
+        ok = self.lo <= m.value <= self.hi
+        return (SUPPORTED if ok else REFUTED), f"measured {fmt(m.value)} vs accepted {fmt(self.lo)}–{fmt(self.hi)}"
 
 
 @dataclass(frozen=True)

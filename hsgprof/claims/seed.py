@@ -83,3 +83,8 @@ PUBLISHED = {
 # The published GFLOPs at 640 of each reference preset (the keys are hsgdet presets).
 REFERENCE_GFLOPS_640 = {"yolov8l-ref": PUBLISHED["yolov8l_gflops_640"], "yolov8m-ref": PUBLISHED["yolov8m_gflops_640"],
                         "yolov5l-ref": PUBLISHED["yolov5l_gflops_640"], "yolov5m-ref": PUBLISHED["yolov5m_gflops_640"]}
+
+# The seed's sections, as the ledger and hsgprof/claims/hsgdet.yaml name them (the seed's own numbering;
+# "Final Summary" is its closing table). Every claim's ``section`` is one of these.
+SEED_SECTIONS = ("2 Tensor Shapes", SEED_PARAMS_SECTION, SEED_FLOPS_SECTION, "5 Entropy Theorem",
+                 "5 Corollary (Occlusion Robustness)", "6 Why Stable?", "7 Memory Footprint (FP16)", "Final Summary")

@@ -8,9 +8,9 @@ from typing import Callable
 from hsgprof.claims.evaluate import evaluate
 from hsgprof.errors import HsgprofError
 from hsgprof.provenance import REPO_ROOT, provenance
-from hsgprof.results import atomic_write_bytes, atomic_write_text, write_results
+from hsgprof.results import atomic_write_bytes, atomic_write_text, check_writable, write_results
 
-from . import sections
+from . import sections, summary
 from .document import Document
 from .render import to_markdown, to_pdf
 from .stages import PROFILES, STAGES, Stage, run_stages
@@ -23,21 +23,26 @@ DEFAULT_RESULTS = REPO_ROOT / "reports" / "results"
 MEASUREMENTS = REPO_ROOT / "reports" / "measurements"
 
 
-def compose(store, profile: str, source: str = "") -> tuple[Document, "pd.DataFrame"]:
+def compose(store, profile: str, source: str = "",
+            figures_dir: Path = Path("figures")) -> tuple[Document, "pd.DataFrame"]:
+    """The report: the reader's first pages (summary.first_pages), then every section as an appendix.
+
+    Headline figures are held in memory with paths under ``figures_dir`` (relative to the report).
+    """
     verdicts = evaluate(store)
     run = provenance()
     doc = Document("HSG-Det: the seed's claims, measured")
-    doc.add(*sections.summary_section(verdicts, store, profile, source, run),
-            *sections.verdict_section(verdicts, store, profile),
-            *sections.provenance_section(store, run),
-            *sections.counting_section(store),
-            *sections.readings_section(store),
-            *sections.fit_section(store),
-            *sections.memory_section(store),
-            *sections.latency_section(store),
-            *sections.info_section(store),
-            *sections.experiments_section(store),
-            *sections.method_section())
+    doc.add(*summary.first_pages(verdicts, store, profile, source, run, figures_dir),
+            *summary.appendices([*sections.verdict_section(verdicts, store, profile),
+                                 *sections.provenance_section(store, run),
+                                 *sections.counting_section(store),
+                                 *sections.readings_section(store),
+                                 *sections.fit_section(store),
+                                 *sections.memory_section(store),
+                                 *sections.latency_section(store),
+                                 *sections.info_section(store),
+                                 *sections.experiments_section(store),
+                                 *sections.method_section()]))
     return doc, verdicts
 
 
@@ -65,7 +70,7 @@ def build_report(out: Path = DEFAULT_OUT, fmt: str = "pdf", profile: str = "quic
         raise HsgprofError(f"profile {profile!r} is not accepted; choose one of {', '.join(PROFILES)}")
     _check_device(device)
     out = Path(out)
-    _check_writable(out)
+    check_writable(out)
     store = ResultsStore()
     store.add_measurements(measurements_dir)                     # a bad GPU file fails before any stage
     if from_results is not None:
@@ -80,8 +85,8 @@ def build_report(out: Path = DEFAULT_OUT, fmt: str = "pdf", profile: str = "quic
         store.add_files(p for paths in produced.values() for p in paths)
         source = (f"the files the {profile} profile's stages ({', '.join(produced) or 'none'}) wrote or reused "
                   f"in {relative(store.results_dir)}")
-    doc, verdicts = compose(store, profile, source)
-    md = to_markdown(doc)
+    doc, verdicts = compose(store, profile, source, figures_path(out).relative_to(out.parent))
+    md = to_markdown(doc, out.parent)
     pdf = to_pdf(doc) if fmt == "pdf" else None                  # a render failure replaces nothing
     written = {"verdicts": write_results(verdicts_path(out), "report.verdicts", verdicts,
                                          config={"profile": profile, "device": device,
@@ -89,8 +94,33 @@ def build_report(out: Path = DEFAULT_OUT, fmt: str = "pdf", profile: str = "quic
                                                  else relative(Path(from_results))})}
     if pdf is not None:
         written["pdf"] = atomic_write_bytes(out.with_suffix(".pdf"), pdf)
+    figures = _write_figures(out, doc)
+    if figures is not None:
+        written["figures"] = figures
     written["md"] = atomic_write_text(out.with_suffix(".md"), md)
     return written
+
+
+def figures_path(out: Path) -> Path:
+    """Where the report's own figures go: beside it, ``<name>.figures/`` (the Markdown links to them)."""
+    out = Path(out)
+    return out.with_name(f"{out.with_suffix('').name}.figures")
+
+
+def _write_figures(out: Path, doc: Document) -> Path | None:
+    """Write the figures the report drew (each atomically) and return their folder (None: none drawn).
+
+    PNGs an earlier report left in that folder are removed, so it holds exactly this report's figures.
+    """
+    folder = figures_path(out)
+    keep = set()
+    for fig in doc.drawn_figures():
+        keep.add(atomic_write_bytes(out.parent / fig.path, fig.png).resolve())
+    if folder.is_dir():
+        for old in folder.glob("*.png"):
+            if old.resolve() not in keep:
+                old.unlink()
+    return folder if keep else None
 
 
 def _check_device(device: str) -> None:
@@ -103,21 +133,3 @@ def _check_device(device: str) -> None:
         if not torch.cuda.is_available():
             raise HsgprofError("--device cuda: CUDA is not available on this machine (torch "
                                f"{torch.__version__}); use --device cpu")
-
-
-def _check_writable(out: Path) -> None:
-    """Fail before any work if the output cannot be written (one line, nothing half-written)."""
-    parent = out.parent if str(out.parent) else Path(".")
-    if out.is_dir():
-        raise HsgprofError(f"--out {str(out)!r} is a folder; give a file path such as report.pdf")
-    probe = parent
-    while not probe.exists():
-        probe = probe.parent
-    if not probe.is_dir() or not _can_write(probe):
-        raise HsgprofError(f"--out {str(out)!r} is not writable (no write access to {str(probe)!r})")
-
-
-def _can_write(folder: Path) -> bool:
-    import os
-
-    return os.access(folder, os.W_OK | os.X_OK)

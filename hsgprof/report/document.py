@@ -30,12 +30,24 @@ class Table:
     col_widths: tuple[float, ...] | None = None     # relative widths for the PDF
     font_size: float | None = None                  # PDF font size (default 7 pt)
     split: int = 1                                  # PDF: rows laid out in this many side-by-side parts
+    fills: pd.DataFrame | None = None               # PDF: background colour per cell ("#rrggbb"; "" for
+                                                    # none), same shape as ``frame``
+    header_fills: tuple[str, ...] | None = None     # PDF: background colour per header cell
 
 
 @dataclass(frozen=True)
 class Figure:
-    path: Path                                      # a PNG written by an analysis
-    caption: str = ""
+    path: Path                                      # a PNG written by an analysis, or (with ``png``) the
+    caption: str = ""                               # path, relative to the report, its bytes are written to
+    png: bytes | None = None                        # a figure drawn by the report itself, held in memory
+
+
+@dataclass(frozen=True)
+class FigureGrid:
+    """Figures side by side in the PDF, ``columns`` to a row (one after the other in Markdown)."""
+
+    figures: tuple[Figure, ...]
+    columns: int = 2
 
 
 @dataclass(frozen=True)
@@ -43,7 +55,7 @@ class PageBreak:
     pass
 
 
-Block = Heading | Paragraph | Table | Figure | PageBreak
+Block = Heading | Paragraph | Table | Figure | FigureGrid | PageBreak
 
 
 @dataclass
@@ -54,3 +66,12 @@ class Document:
     def add(self, *blocks: Block) -> "Document":
         self.blocks.extend(blocks)
         return self
+
+    def drawn_figures(self) -> list[Figure]:
+        """The figures the report drew itself (``png`` held in memory); the caller writes them to disk."""
+        out = []
+        for block in self.blocks:
+            for fig in block.figures if isinstance(block, FigureGrid) else (block,):
+                if isinstance(fig, Figure) and fig.png is not None:
+                    out.append(fig)
+        return out

@@ -43,14 +43,6 @@ def _figures(store, files: list[str], caption) -> list[Block]:
     return [Figure(png, caption(name)) for name, png in pngs if store.has_file(png)]
 
 
-def _short(text: Any, n: int = 30) -> str:
-    """A cell of the first page's compact table: up to the first parenthesis, at most ``n`` characters."""
-    text = str(text)
-    cut = text.find(" (")
-    text = text[:cut] if cut > 0 else text
-    return text if len(text) <= n else text[:n - 1].rstrip() + "…"
-
-
 def _device_name(doc: dict[str, Any]) -> str:
     dev = doc["provenance"]["device"]
     return dev.get("gpu") or f"CPU ({dev.get('cpu', '?')})"
@@ -71,46 +63,6 @@ def verdict_counts(verdicts: pd.DataFrame) -> str:
 
     counts = verdicts["verdict"].value_counts()
     return f"{len(verdicts)} claims: " + ", ".join(f"{int(counts.get(v, 0))} {v}" for v in STATUSES)
-
-
-def summary_section(verdicts: pd.DataFrame, store, profile: str, source: str,
-                    run_provenance: dict[str, Any]) -> list[Block]:
-    """The first page: verdict counts, a compact verdict table and a short provenance block."""
-    p = run_provenance
-    compact = pd.DataFrame({
-        "claim": verdicts["id"],
-        "claimed": [_short(c or st) for c, st in zip(verdicts["claimed"], verdicts["statement"])],
-        "measured": verdicts["measured"],
-        "verdict": verdicts["verdict"]})
-    exp = store.get("experiments.summary")
-    trained = _trained_on(exp) if exp is not None else "not run in this profile"
-    return [Paragraph(f"{verdict_counts(verdicts)}. Each claim is judged by the rule declared for it in the "
-                      "claims ledger (hsgprof/claims/ledger.py) before any measurement; the full table, with "
-                      "statements, reasons and devices, follows on the next pages."),
-            Table(compact, "", (1.75, 1.7, 1.5, 1.35), font_size=7.0, split=2),
-            Paragraph(f"Provenance: commit {p['commit']}; built {p['date']}; machine "
-                      f"{p['device'].get('cpu')} ({p['device'].get('cpu_count')} cores, {p['hostname_class']}); "
-                      f"torch {p['libraries'].get('torch')}; command: {p['command']}. Profile {profile}; inputs: "
-                      f"{source}. GPU measurements: {_gpu_use(store, verdicts)}. Theory experiments trained on: "
-                      f"{trained}. Every results file read is listed under Provenance, with its commit, date, "
-                      "device and command.")]
-
-
-def _gpu_use(store, verdicts: pd.DataFrame) -> str:
-    """Whether GPU measurements were used, from which folder and device, and for how many claims."""
-    from .store import relative
-
-    used = []
-    for folder in store.gpu_folders:
-        docs = [d for d in store.gpu.values() if store.paths[id(d)].resolve().is_relative_to(folder.resolve())]
-        if docs:
-            used.append(f"{relative(folder)} ({_device_name(docs[0])})")
-    if not used:
-        return ("none (no measurement folder was found): GPU claims say 'not measured on a GPU' beside the "
-                "CPU-side estimate")
-    gpu_files = {store.path_of(doc) for doc in store.gpu.values()}
-    on_gpu = int(verdicts["source"].isin(gpu_files).sum())
-    return f"used, from {'; '.join(used)}; {on_gpu} claims judged on them"
 
 
 def _trained_on(summary: dict[str, Any]) -> str:

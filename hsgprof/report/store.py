@@ -6,7 +6,7 @@ a quick run's memory table and a quick report never mixes in a full run's experi
 ``--from-results DIR`` every ``*.json`` in DIR. GPU results come from the newest committed
 measurement folder per device under ``reports/measurements/``. Every file read must be an hsgprof
 results file: a corrupt or foreign one is an error (a report never silently skips an input).
-The report's own outputs (kind ``report.verdicts``) are never read back as inputs.
+Verdict tables (kinds ``report.verdicts`` and ``verify.verdicts``) are outputs, never read back as inputs.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from hsgprof.provenance import REPO_ROOT
 from hsgprof.results import read_results
 
 _FOLDER = re.compile(r"^(.+)-(\d{4}-\d{2}-\d{2})$")
-OUTPUT_KINDS = ("report.verdicts",)            # written by the report; never an input
+OUTPUT_KINDS = ("report.verdicts", "verify.verdicts")      # verdict tables: outputs, never an input
 
 
 @dataclass
