@@ -156,14 +156,15 @@ class Measurer:
 
     # ------------------------------------------------------------------ committed GPU results
     def gpu_rows(self, kind: str) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
-        """The GPU rows whose target was measured on the config its name means today (a result measured on
-        an earlier meaning of a preset, e.g. hsgdet-l before issue 15, is never attributed to it)."""
-        from hsgprof.claims.readings import measured_on
+        """The GPU rows, each target named by the config it was measured on today: a row measured on an
+        earlier meaning of a preset (hsgdet-l before issue 15) carries that reading's name (hsgdet-l-v8), so
+        it is never attributed to today's hsgdet-l."""
+        from hsgprof.claims.readings import measured_label
 
         doc = self.gpu.gpu.get(kind)
         if not doc:
             return [], None
-        return [r for r in doc["rows"] if measured_on(doc, r.get("target", ""), r.get("target", ""))], doc
+        return [{**r, "target": measured_label(doc, r["target"])} if "target" in r else r for r in doc["rows"]], doc
 
     def gpu_source(self, doc: dict[str, Any]) -> str:
         return self.gpu.path_of(doc)
