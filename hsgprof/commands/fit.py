@@ -24,7 +24,20 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run_fit)
 
 
+def _at_least_one(flag: str, value: str) -> int:
+    from hsgprof.errors import HsgprofError
+
+    try:
+        n = int(value)
+    except ValueError:
+        n = 0
+    if n < 1:
+        raise HsgprofError(f"{flag} {value!r} is not accepted; give a whole number >= 1")
+    return n
+
+
 def run_fit(args: argparse.Namespace) -> int:
+    import os
     import sys
 
     import pandas as pd
@@ -35,20 +48,9 @@ def run_fit(args: argparse.Namespace) -> int:
 
     if args.space not in fit.SPACES:
         raise HsgprofError(f"--space {args.space!r} is not accepted; choose one of {', '.join(fit.SPACES)}")
-    try:
-        top = int(args.top)
-        if top < 1:
-            raise ValueError
-    except ValueError:
-        raise HsgprofError(f"--top {args.top!r} is not accepted; give a whole number >= 1") from None
-    try:
-        workers = int(args.workers)
-        if workers < 1:
-            raise ValueError
-    except ValueError:
-        raise HsgprofError(f"--workers {args.workers!r} is not accepted; give a whole number >= 1") from None
+    top, workers = _at_least_one("--top", args.top), _at_least_one("--workers", args.workers)
     for flag, path in (("--out", args.out), ("--figure", args.figure)):
-        if path is not None and (path.endswith("/") or __import__("os").path.isdir(path)):
+        if path is not None and (path.endswith("/") or os.path.isdir(path)):
             raise HsgprofError(f"{flag} {path!r} is a folder; give a file path")
 
     def progress(i: int, n: int) -> None:
