@@ -285,14 +285,15 @@ def _lat_ratio(store):
 
 
 def _flop_ratio_estimate(store) -> Measured | None:
-    """No GPU latency: the FLOP ratio at the same input, shown as a CPU-side estimate, not judged."""
-    hsg, doc = _audit_row(store, "HSG-Det at 640²")
-    yolo, _ = _audit_row(store, "640² premise: 'YOLO-l scale' FLOPs")
-    if hsg is None or yolo is None:
+    """No GPU latency: the FLOP ratio at the GPU suite's input (1080×1920, native), shown as a CPU-side
+    estimate, not judged."""
+    hsg = _component(store, "Total", "referee_gemm_flops")
+    yolo, doc = _audit_row(store, "YOLO-l @1080p by the seed's method")      # measured: the reference at 1080p
+    if hsg is None or yolo is None or not yolo["measured"]:
         return None
-    return _from(store, doc, hsg["measured"] / yolo["measured"], estimate=True, unjudged=NO_GPU,
+    return _from(store, doc, hsg.value / yolo["measured"], estimate=True, unjudged=NO_GPU,
                  device="meta device (counted, no compute)",
-                 note=f"FLOP ratio {_subject(store)} / {_yolo_l(store)} at 640×640 ({hsg['measured'] / 1e9:.4g}G / "
+                 note=f"FLOP ratio {_subject(store)} / {_yolo_l(store)} at 1080×1920 native ({hsg.value / 1e9:.4g}G / "
                       f"{yolo['measured'] / 1e9:.4g}G FLOPs); FLOPs are not latency")
 
 
