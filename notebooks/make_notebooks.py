@@ -51,7 +51,20 @@ NOTEBOOKS = {
         "upper bound on H(Y|X). The hybrid's primary distribution is its query head (its default NMS-free "
         "output), declared before training. 95% intervals are Student-t over seeds (and a cluster bootstrap "
         "over images).",
-        [("code", "display(plots.entropy_table(tables))"),
+        [("md", "**Can this experiment decide? Controls, gate, power.** Declared before any compared run: the "
+                "key lies farther from every object than the grid-only model's effective receptive field "
+                "(`fields`: measured on the canvas, random and trained weights); a *positive control* (the "
+                "grid-only model told z by an extra input plane) must reach the floor H_b((1+s)/2) within 0.1 "
+                "nats and a *negative control* (the hybrid with the key hidden) must stay within 0.05 of ln 2. "
+                "If either fails, every compared verdict is *inconclusive (no power)*. The `power` row is the "
+                "smallest |Δ| these runs could detect (α = 0.05, power 0.8, paired over seeds)."),
+         ("code", "print(meta.get('gate', {}).get('text', 'no gate in these results'))\n"
+                  "print(meta.get('design'))\n"
+                  "display(tables['controls'][tables['controls'].kind == 'mean'] if 'controls' in tables else None)\n"
+                  "display(tables.get('fields'))"),
+         ("code", "fig = plots.plot_controls(tables, known)\nfig"),
+         ("code", "display(plots.verdicts(tables, ['design.gate', 'design.power']))"),
+         ("code", "display(plots.entropy_table(tables))"),
          ("code", "fig = plots.plot_entropy(tables, known)\nfig"),
          ("md", "**The bound's subtracted term.** The queries are a deterministic function of the image, so "
                 "I(Y; Q | X) = 0 exactly (toy rows below: the plug-in estimate is 0 to machine precision; a Q "
@@ -59,6 +72,9 @@ NOTEBOOKS = {
                 "branch's features at the object, after PCA; estimated by a held-out probe and by the "
                 "project's k-NN estimators. The ceiling is ln 2 − H_b((1+s)/2)."),
          ("code", "display(plots.information_table(tables))"),
+         ("md", "**Both heads.** The hybrid's dense head receives the global block but no query: "
+                "`entropy_difference_global_block` (H_grid − H_hybrid(dense)) isolates the global block; "
+                "`queries_over_global_block` (H_hybrid(dense) − H_hybrid(query), same model) isolates the queries."),
          ("code", "display(plots.verdicts(tables, ['theorem.entropy', 'theorem.bound']))")]),
     "occlusion_corollary.ipynb": nb(
         "Occlusion corollary: Δ versus overlap and attention capacity",

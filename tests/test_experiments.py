@@ -322,15 +322,27 @@ def test_smoke_experiment_writes_every_table(smoke_results):
 
     out, paths, _ = smoke_results
     for name in ("entropy", "entropy_summary", "information", "pairs", "occlusion", "capacity", "stability",
-                 "convergence", "convergence_steps", "ap", "summary"):
+                 "convergence", "convergence_steps", "ap", "summary", "controls", "fields"):
         doc = read_results(out / f"experiments_{name}.json", f"experiments.{name}")
         assert doc["provenance"]["config"]["name"] == "smoke"
         assert doc["meta"]["seeds"] == [0]
     summary = read_results(out / "experiments_summary.json")["rows"]
     measurements = {r["measurement"] for r in summary}
     assert {"entropy_difference", "mi_queries_given_grid", "gradient_collapse", "nms_optional"} <= measurements
+    assert {"control_positive", "control_negative", "power", "entropy_difference_global_block",
+            "queries_over_global_block"} <= measurements
+    meta = read_results(out / "experiments_summary.json")["meta"]
+    assert set(meta["gate"]) >= {"passed", "text", "missing"} and meta["design"]["key_gap"] == 2
     for r in summary:
-        assert r["verdict"].split(") ")[-1] in ("supported", "refuted", "inconclusive", "not measurable as stated")
+        assert r["gate"] in ("passed", "failed", "not required")
+        if r["claim"] == "design.gate":
+            assert r["verdict"] in ("pass", "fail")
+        elif r["claim"] == "design.power":
+            assert r["verdict"] in ("adequate", "underpowered")
+        else:
+            assert r["verdict"].split(") ")[-1] in ("supported", "refuted", "inconclusive", "not measurable as stated")
+        if r["gate"] == "failed":                     # a failed gate leaves no compared verdict standing
+            assert r["verdict"].endswith("inconclusive") and r["evidence"].startswith("no power")
     info = read_results(out / "experiments_information.json")["rows"]
     toy = {r["quantity"]: r["value"] for r in info if r["g_source"] == "toy"}
     assert toy["toy[cmi_q_function_of_x]"] == 0.0
@@ -400,7 +412,8 @@ def test_parent_progress_advances_as_worker_runs_finish(capsys):
 def test_cli_config_and_errors(capsys, tmp_path):
     assert main(["experiments", "config", "quick"]) == 0
     cfg = json.loads(capsys.readouterr().out)
-    assert cfg["name"] == "quick" and cfg["seeds"] == [0, 1, 2] and len(cfg["variants"]) == 3
+    assert cfg["name"] == "quick" and cfg["seeds"] == [0, 1] and len(cfg["variants"]) == 3
+    assert [c["name"] for c in cfg["controls"]] == ["positive", "negative"] and cfg["gate"]["positive_within"] == 0.1
     assert main(["experiments", "config", "nope"]) == 2
     assert "unknown experiment preset" in capsys.readouterr().err
     assert main(["experiments", "summary", str(tmp_path)]) == 2
@@ -421,11 +434,12 @@ def test_cli_summary_prints_verdicts(smoke_results, capsys):
 def test_presets_declare_everything_up_front():
     quick, full = get_preset("quick"), get_preset("full")
     assert quick.key() != full.key() and quick.key() == get_preset("quick").key()
-    assert len(quick.seeds) >= 3 and set(quick.variants) == {"hybrid", "grid-only", "sparse-only"}
+    assert len(quick.seeds) >= 2 and set(quick.variants) == {"hybrid", "grid-only", "sparse-only"}
+    assert quick.power.pilot and quick.val_scene.key_gap > 0 and {c.expect for c in quick.controls} == {"floor", "ln2"}
     assert quick.replace(convergence_target=0.4).key() != quick.key()
     d = quick.to_dict()
     for k in ("train_scene", "budget", "convergence_target", "spike_mad", "collapse_ratio", "hybrid_entropy_head",
-              "capacity", "prob_eps"):
+              "capacity", "prob_eps", "controls", "gate", "power", "design"):
         assert k in d
 
 
@@ -502,7 +516,7 @@ def test_capacity_rule_is_declared_and_drives_the_verdict():
     assert quick.capacity_trend == TrendRule() and quick.to_dict()["capacity_trend"]["proportional_r2"] == 0.9
     assert quick.replace(capacity_trend=TrendRule(min_seeds=2)).key() != quick.key()
     committed = Path(__file__).resolve().parent.parent / "reports/results/experiments-quick/experiments_summary.json"
-    if committed.exists():                                       # adding the rule kept the committed results' key
+    if committed.exists():                                       # the committed results are the declared preset's
         assert read_results(committed)["meta"]["config_key"] == quick.key()
     xs = (100, 200, 400, 800)
     prop = _cap({x: [1e-4 * x * (1 + 0.02 * (s - 1)) for s in range(3)] for x in xs})

@@ -64,3 +64,42 @@ def test_tal_without_objects_is_all_background():
     out = TaskAlignedAssigner()(torch.rand(64, 3), torch.rand(64, 4), points,
                                 torch.zeros(0, dtype=torch.long), torch.zeros(0, 4))
     assert not out.fg.any() and out.scores.sum() == 0
+
+
+def test_batched_assignments_equal_per_image_ones():
+    """Padding a batch to its largest object count changes nothing: each image's task-aligned
+    assignment and Hungarian matching equal those of the image alone (object counts 0 to 4)."""
+    from hsgdet.matching import Padded
+
+    g = torch.Generator().manual_seed(0)
+    points = _grid()
+    counts = [3, 0, 1, 4]
+    targets = []
+    for n in counts:
+        xy = torch.rand(n, 2, generator=g) * 40
+        wh = torch.rand(n, 2, generator=g) * 20 + 6
+        targets.append({"labels": torch.randint(0, 3, (n,), generator=g), "boxes": torch.cat((xy, xy + wh), 1)})
+    for t in targets:
+        t["boxes_cxcywh"] = torch.cat(((t["boxes"][:, :2] + t["boxes"][:, 2:]) / 2,
+                                       t["boxes"][:, 2:] - t["boxes"][:, :2]), 1) / 64
+    scores = torch.rand(len(counts), 64, 3, generator=g)
+    pred = torch.cat((points - 8, points + 8), -1)[None] + torch.rand(len(counts), 64, 4, generator=g) * 4
+    tal = TaskAlignedAssigner(topk=5)
+    both = tal.batched(scores, pred, points, Padded.of(targets))
+    for b, t in enumerate(targets):
+        one = tal(scores[b], pred[b], points, t["labels"], t["boxes"])
+        assert torch.equal(both.fg[b], one.fg) and torch.allclose(both.scores[b], one.scores)
+        assert torch.equal(both.gt_index[b][one.fg], one.gt_index[one.fg])
+    logits = torch.randn(len(counts), 6, 3, generator=g)
+    qboxes = torch.cat((torch.rand(len(counts), 6, 2, generator=g) * 0.5 + 0.25,
+                        torch.rand(len(counts), 6, 2, generator=g) * 0.3 + 0.05), -1)
+    matcher = HungarianMatcher()
+    batched = matcher(logits, qboxes, targets)
+    for b, t in enumerate(targets):
+        (rows, cols), = matcher(logits[b:b + 1], qboxes[b:b + 1], [t])
+        assert torch.equal(batched[b][0], rows) and torch.equal(batched[b][1], cols)
+        if len(t["labels"]):
+            cost = matcher.cost_matrix(logits[b], qboxes[b], t["labels"], t["boxes_cxcywh"])
+            best = min(sum(cost[q, j].item() for j, q in enumerate(perm))
+                       for perm in itertools.permutations(range(6), len(t["labels"])))
+            assert cost[rows, cols].sum().item() == pytest.approx(best, abs=1e-5)

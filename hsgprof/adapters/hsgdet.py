@@ -175,3 +175,26 @@ def config_fingerprint(preset: str, **overrides: Any) -> str:
         raise HsgprofError(str(exc)) from None
     cfg.pop("name")
     return hashlib.sha256(json.dumps(cfg, sort_keys=True, default=list).encode()).hexdigest()[:12]
+
+
+# Receptive fields (``hsgprof rf``): a smaller default input than the seed's, because the exact
+# (float64) pass backpropagates through the whole network; conv fields do not depend on it.
+RF_INPUT = (1, 3, 640, 640)
+LEVEL_NAMES = ("P3", "P4", "P5")
+
+
+def rf_levels(model: nn.Module, x: torch.Tensor) -> dict[str, torch.Tensor]:
+    """Each output level's map: the dense head's box and class outputs per PAN level
+    (``P3``/``P4``/``P5``: (B, 4·reg_max + classes, H/s, W/s)), and ``queries``, the last decoder
+    layer's class logits (B, N, classes), for a model with a query head."""
+    xp, _ = model.preprocess(x)
+    feats = model.backbone(xp)
+    out: dict[str, torch.Tensor] = {}
+    if model.neck.pan is not None:
+        dense = model.head.dense
+        for name, f, box, cls in zip(LEVEL_NAMES, model.neck.pan(feats), dense.box, dense.cls):
+            out[name] = torch.cat((box(f), cls(f)), 1)
+    if model.neck.token_extractor is not None:
+        tokens = model.neck.token_extractor(feats)
+        out["queries"] = model.head.sparse(model.neck.token_fusion(tokens.memory))["logits"][-1]
+    return out

@@ -319,12 +319,16 @@ def _share_time(store):
 # --------------------------------------------------------------------------- theory experiments
 
 def _experiment(store, measurement: str) -> tuple[dict | None, dict | None]:
-    rows, doc = _rows(store, "experiments.summary")
+    """A summary row of the theory experiments: from a GPU measurement folder's ``experiments/`` when
+    one exists (``hsgprof experiments gpu``), else from the CPU (quick) results."""
+    rows, doc = _rows(store, "experiments.summary", prefer_gpu=True)
     return _one(rows, measurement=measurement), doc
 
 
 def _exp_device(doc: dict) -> str:
-    return f"{_device_of(doc)}; experiment preset {doc['meta'].get('config_name', '?')}"
+    gate = (doc["meta"].get("gate") or {}).get("passed")
+    return (f"{_device_of(doc)}; experiment preset {doc['meta'].get('config_name', '?')}"
+            + ("" if gate is None else f"; validity gate {'passed' if gate else 'failed'}"))
 
 
 def _experiment_verdict(measurement: str) -> Callable:

@@ -19,9 +19,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     r = esub.add_parser("run", help="train the variants, evaluate, and write tidy results with verdicts")
     mode = r.add_mutually_exclusive_group()
     mode.add_argument("--quick", dest="preset", action="store_const", const="quick",
-                      help="the CPU quick set (default): 3 variants × 3 seeds, 64×64 scenes")
+                      help="the CPU quick set (default): 3 variants + 2 controls × 2 seeds, 64×256 scenes")
     mode.add_argument("--full", dest="preset", action="store_const", const="full",
-                      help="the GPU set: 128×128 scenes, wider model, 10k steps, 5 seeds, capacity sweep per axis")
+                      help="the GPU preset (full) here; on a GPU machine prefer 'hsgprof experiments gpu'")
     mode.add_argument("--preset", dest="preset", help="a named preset: smoke, quick, full")
     r.add_argument("--out", default=None, help="results folder (default reports/results/experiments-<preset>)")
     r.add_argument("--cache", default=None, help="run cache (default $HSGPROF_CACHE/experiments or "
@@ -33,6 +33,15 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="runs trained at once, one torch thread each (default: CPU count on CPU, 1 on GPU)")
     r.add_argument("--quiet", action="store_true", help="no progress output")
     r.set_defaults(func=run_cmd, preset=None)
+
+    g = esub.add_parser("gpu", help="the GPU preset on cuda, its results, the gpu tests and provenance, written "
+                                    "under reports/measurements/<gpu>-<date>/experiments/ (needs CUDA)")
+    g.add_argument("--out", default=None, help="folder (default reports/measurements/<gpu-slug>-<date>/experiments)")
+    g.add_argument("--preset", default="full", help="preset to run (default full, the GPU preset)")
+    g.add_argument("--workers", type=int, default=None, help="runs trained at once on the GPU (default: CPUs / 2)")
+    g.add_argument("--no-tests", dest="tests", action="store_false", help="skip pytest -m gpu")
+    g.add_argument("--cache", default=None, help="run cache (default $HSGPROF_CACHE/experiments)")
+    g.set_defaults(func=gpu_cmd)
 
     c = esub.add_parser("config", help="print a preset's declared config (JSON)")
     c.add_argument("preset", nargs="?", default="quick", help="smoke, quick or full (default quick)")
@@ -71,6 +80,19 @@ def run_cmd(args: argparse.Namespace) -> int:
     summary_cmd(argparse.Namespace(folder=str(paths["summary"].parent), format="md"))
     print(f"\nresults: {paths['summary'].parent}")
     return 0
+
+
+def gpu_cmd(args: argparse.Namespace) -> int:
+    from hsgprof.experiments import get_preset
+    from hsgprof.experiments.gpu import run_gpu_preset
+
+    get_preset(args.preset)                                     # a bad name fails before CUDA is touched
+    if args.workers is not None and args.workers < 1:
+        raise HsgprofError(f"--workers {args.workers} is not accepted; give 1 or more")
+    command = "hsgprof " + " ".join(shlex.quote(a) for a in sys.argv[1:]) if sys.argv else None
+    rec = run_gpu_preset(Path(args.out) if args.out else None, args.preset, args.workers, args.tests,
+                         command or "", cache_dir=args.cache)
+    return 0 if rec.get("gpu_tests_rc", 0) == 0 else 1
 
 
 def config_cmd(args: argparse.Namespace) -> int:

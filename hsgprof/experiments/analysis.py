@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 
 from hsgprof.experiments import entropy as E
+from hsgprof.experiments import gate as G
 from hsgprof.adapters.hsgdet_experiments import known_quantities
 from hsgprof.experiments.config import ExperimentConfig, TrendRule
 from hsgprof.experiments.evaluate import EvalSet, ObjectOutputs
@@ -67,10 +68,11 @@ def per_object_table(records: Sequence[dict], cfg: ExperimentConfig) -> pd.DataF
     frames = []
     for rec in records:
         sp = rec["spec"]
-        val, occ = rec["objects"]["val"], rec["objects"]["occlusion"]
+        val, occ = rec["objects"]["val"], rec["objects"].get("occlusion")
         calib = _calib_masks(val, cfg)
         temps = E.calibrate(val, calib, cfg.prob_eps) if cfg.calibrate else {}
-        for set_name, out, mask in (("val", val, ~calib), ("occlusion", occ, np.ones(len(occ.meta), bool))):
+        scored = [("val", val, ~calib)] + ([("occlusion", occ, np.ones(len(occ.meta), bool))] if occ is not None else [])
+        for set_name, out, mask in scored:
             for head in E.available_heads(out):
                 c, b = E.per_object_nll(out, head, temps, cfg.prob_eps)
                 c_raw, b_raw = E.per_object_nll(out, head, {}, cfg.prob_eps)
@@ -258,9 +260,7 @@ def capacity_rows(obj: pd.DataFrame, cfg: ExperimentConfig) -> pd.DataFrame:
     The main hybrid runs (the preset's own N, K, heads, layers) are the ``default`` point and
     belong to every axis.
     """
-    from hsgprof.experiments.runner import _default_capacity
-
-    default = _default_capacity(cfg)
+    default = cfg.default_capacity()
     val = obj[(obj.set == "val") & obj.primary]
     grid = val[(val.tag == "main") & (val.variant == "grid-only")].groupby("seed").nll_bit.mean()
     points = [(c.name, capacity_axis(c.name), c.index, c.overrides()) for c in cfg.capacity]
@@ -553,6 +553,20 @@ def summary_rows(tables: dict[str, pd.DataFrame], cfg: ExperimentConfig) -> pd.D
                                       f"[{hh.get('ci_low', float('nan')):.3f}, {hh.get('ci_high', float('nan')):.3f}] nats; "
                                       f"known H(bit|X) {kq['h_bit_given_x']:.3f}, ln 2 = {LN2:.3f}; "
                                       f"{int(dl['n_seeds'])} seeds, t-interval" + power_note)})
+    # Both heads of the hybrid: its dense head sees the global block but no query, so
+    # H_grid − H_hybrid(dense) isolates the global block; H_hybrid(dense) − H_hybrid(sparse)
+    # (same model, paired by seed) isolates the queries.
+    dd = get("delta[nll_bit]", "hybrid", "dense")
+    if dd:
+        rows.append({"claim": "theorem.entropy", "measurement": "entropy_difference_global_block",
+                     "statement": "global block: H_hybrid(dense head) < H_grid", "value": dd["value"],
+                     "ci_low": dd["ci_low"], "ci_high": dd["ci_high"], "unit": "nats per object (bit NLL), H_grid − H_hybrid(dense)",
+                     "verdict": f"(secondary) {_ci_verdict(dd['ci_low'], dd['ci_high'])}",
+                     "evidence": f"per seed {[round(float(x), 4) for x in dd['per_seed']]}; the hybrid's dense head "
+                                 "receives the global block (attention over P5) but no query"})
+    qd = _queries_over_dense(tables["entropy_summary"], cfg)
+    if qd:
+        rows.append(qd)
     info = tables["information_summary"]
     pr = info[(info.quantity == "I(Y_global;Q|G)") & (info.method == "probe") & (info.g_source == "hybrid-grid-branch")]
     if len(pr):
@@ -645,7 +659,29 @@ def summary_rows(tables: dict[str, pd.DataFrame], cfg: ExperimentConfig) -> pd.D
                          "unit": f"AP hybrid ({cfg.hybrid_ap_mode}) − AP grid-only (nms), top {breakdown} bin",
                          "verdict": verdict,
                          "evidence": f"bin from {top}; per seed {[round(x, 4) for x in diffs]}"})
-    return pd.DataFrame(rows)
+    rows += G.control_summary_rows(tables.get("controls", pd.DataFrame()))
+    prow = G.power_row(es, cfg, hyb_head)
+    if prow:
+        rows.append(prow)
+    return G.apply_gate(pd.DataFrame(rows), G.gate_status(tables.get("controls", pd.DataFrame()), cfg))
+
+
+def _queries_over_dense(es: pd.DataFrame, cfg: ExperimentConfig) -> dict[str, Any]:
+    """H_hybrid(dense) − H_hybrid(sparse), bit NLL, paired by seed: what the queries add to the global block."""
+    def seeds(head: str) -> dict:
+        d = es[(es.quantity == "H[nll_bit]") & (es.variant == "hybrid") & (es["head"] == head)]
+        return dict(enumerate(d.iloc[0]["per_seed"])) if len(d) else {}
+    dense, sparse = seeds("dense"), seeds("sparse")
+    common = sorted(set(dense) & set(sparse))
+    if not common:
+        return {}
+    diffs = [float(dense[i] - sparse[i]) for i in common]
+    m, lo, hi = t_interval(diffs, cfg.ci_level)
+    return {"claim": "theorem.entropy", "measurement": "queries_over_global_block",
+            "statement": "queries: H_hybrid(query head) < H_hybrid(dense head)", "value": m, "ci_low": lo, "ci_high": hi,
+            "unit": "nats per object (bit NLL), H_hybrid(dense) − H_hybrid(sparse)",
+            "verdict": f"(secondary) {_ci_verdict(lo, hi)}",
+            "evidence": f"per seed {[round(x, 4) for x in diffs]}; same trained hybrid, two heads"}
 
 
 # ----------------------------------------------------------------------------- everything
@@ -665,6 +701,8 @@ def build_tables(records: Sequence[dict], cfg: ExperimentConfig) -> dict[str, pd
     tables["convergence"], tables["convergence_steps"] = convergence_rows(records, cfg)
     tables["ap"] = ap_table(records)
     tables["ap_summary"] = ap_summary(tables["ap"], cfg)
+    tables["controls"] = G.control_rows(obj, cfg, known(cfg)["h_bit_given_x"])
+    tables["fields"] = field_rows(records, cfg)
     tables["summary"] = summary_rows(tables, cfg)
     return tables
 
@@ -686,12 +724,45 @@ def write_all(records: Sequence[dict], cfg: ExperimentConfig, sets: dict[str, Ev
             "eval_wall_s_sum": eval_wall, "n_runs": len(records),
             "training_invocation": training_invocation,
             "eval_sets": {k: {"images": len(v.scenes), "objects": len(v.gt["annotations"])} for k, v in sets.items()},
-            "capacity_trend": capacity_trend(tables["capacity"], cfg.capacity_trend, cfg.ci_level)}
+            "capacity_trend": capacity_trend(tables["capacity"], cfg.capacity_trend, cfg.ci_level),
+            "gate": G.gate_status(tables["controls"], cfg),
+            "design": _design_meta(tables["fields"], cfg)}
     paths = {}
     for name, df in tables.items():
         paths[name] = write_results(out_dir / f"experiments_{name}.json", f"experiments.{name}", df,
                                     config=cfg.to_dict(), meta=meta, command=command)
     return paths
+
+
+def field_rows(records: Sequence[dict], cfg: ExperimentConfig) -> pd.DataFrame:
+    """The grid-only model's receptive fields on the validation canvas: random weights (the declared
+    design check, recomputed here) and every trained grid-only run's weights (``record["fields"]``)."""
+    from hsgprof.experiments.fields import grid_fields
+
+    docs = [("random", -1, grid_fields(cfg, grow=False))]
+    docs += [("trained", r["spec"]["seed"], r["fields"]) for r in records
+             if r["spec"]["tag"] == "main" and r["spec"]["variant"] == "grid-only" and r.get("fields")]
+    rows = []
+    for weights, seed, doc in docs:
+        for lv in doc["levels"]:
+            rows.append({"weights": weights, "seed": seed, "level": lv["name"], "stride": lv["stride"],
+                         "theoretical_rf": lv["theoretical_rf"], "theoretical_clipped": lv["theoretical_clipped"],
+                         "effective_rf": lv["effective_rf"], "effective_radius": lv["effective_radius"],
+                         "share": lv["share"], "key_gap": doc["key_gap"],
+                         "key_outside": bool(doc["key_gap"] > lv["effective_radius"]), "input": doc["input"]})
+    return pd.DataFrame(rows)
+
+
+def _design_meta(fields: pd.DataFrame, cfg: ExperimentConfig) -> dict[str, Any]:
+    """The design check in one place: key gap vs the largest effective radius, random and trained."""
+    out: dict[str, Any] = {"key_gap": cfg.val_scene.key_gap, "share": cfg.design.share,
+                           "canvas": [cfg.val_scene.height, cfg.val_scene.width]}
+    for weights, d in fields.groupby("weights") if len(fields) else ():
+        worst = d.loc[d.effective_radius.idxmax()]
+        out[weights] = {"max_effective_radius": float(worst.effective_radius), "level": worst.level,
+                        "key_outside_effective_field": bool(cfg.val_scene.key_gap > worst.effective_radius),
+                        "n_models": int(d.seed.nunique())}
+    return out
 
 
 def load_tables(out_dir: str | Path) -> dict[str, pd.DataFrame]:

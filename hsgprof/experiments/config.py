@@ -4,13 +4,20 @@ Everything an experiment's outcome could be tuned on lives in one frozen datacla
 every results file (and hashed into the cache key) before any model is trained. Presets:
 
 * ``smoke``: a few dozen steps, one seed; for tests and notebooks that must finish in seconds.
-* ``quick``: the CPU default (three variants × three seeds, 64×64 scenes, hsgdet-tiny);
-  the budget, the token scales, the gradient clip and the convergence target were set from
-  feasibility runs of the hybrid alone (``analyses/experiments_feasibility.py``: its query head
-  first detects anything after ~700–1000 steps; no head used the key within 1000 steps),
-  before any other variant was trained.
-* ``full``: a GPU run (128×128 scenes, wider model, more steps, five seeds, a per-axis
-  capacity sweep).
+* ``quick``: the CPU default, inside ``hsgprof report``: 64×256 scenes with the key more than
+  the grid-only model's effective receptive field away from every object, hsgdet-tiny, three
+  variants and two controls × two seeds. Its budget was set by the pilots
+  (``analyses/experiments_pilots.py``: the positive control must reach the gate's floor, the
+  negative control must stay at ln 2; the hybrid alone is logged) before any compared run; the
+  token scales, clip and convergence target come from the earlier feasibility runs of the hybrid
+  alone (``analyses/experiments_feasibility.py``).
+* ``full``: the GPU preset, one command (``hsgprof experiments gpu``) sized to finish in six
+  minutes on one H100/H200 with 16 CPU cores by a CPU-side estimate
+  (``analyses/experiments_gpu_estimate.py``): the same canvas, a wider model, more seeds and
+  steps and scored objects (no capacity sweep: it does not fit the six minutes yet).
+
+Declared with each preset: the controls, the validity gate, the power plan (which pilot results
+it rests on) and the receptive-field design rule (:class:`Design`).
 """
 
 from __future__ import annotations
@@ -22,7 +29,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from hsgprof.errors import HsgprofError
-from hsgprof.adapters.hsgdet_experiments import VARIANTS, SceneConfig
+from hsgprof.adapters.hsgdet_experiments import VARIANTS, SceneConfig, get_config
 
 # Object-count bins for AP by density and occlusion-fraction bins for AP/NLL by occlusion
 # (lower edge inclusive, upper exclusive; the last upper edge is open).
@@ -90,12 +97,83 @@ class TrendRule:
 
 
 @dataclass(frozen=True)
+class Control:
+    """A control run: a variant trained with the same budget and seeds on scenes that differ in one way.
+
+    ``scene``: scene-generator overrides applied to the training and evaluation scenes (e.g.
+    ``show_key=False`` hides z; ``z_plane=True`` adds a plane holding z everywhere); ``model``:
+    model overrides (``extra_input_planes=1`` for the z plane). Nothing else changes.
+    """
+
+    name: str
+    variant: str
+    scene: tuple[tuple[str, Any], ...] = ()
+    model: tuple[tuple[str, Any], ...] = ()
+    expect: str = ""                   # "floor" (must reach H(bit|X)) or "ln2" (must stay at ln 2)
+
+    @property
+    def tag(self) -> str:
+        return f"control-{self.name}"
+
+
+POSITIVE = Control("positive", "grid-only", scene=(("z_plane", True),), model=(("extra_input_planes", 1),),
+                   expect="floor")
+NEGATIVE = Control("negative", "hybrid", scene=(("show_key", False),), expect="ln2")
+
+
+@dataclass(frozen=True)
+class Gate:
+    """The validity gate, declared before any run: the comparison counts only if both controls pass.
+
+    Positive control: its bit NLL (mean over seeds, validation half) within ``positive_within``
+    nats of the floor H_b((1 + s)/2). Negative control: within ``negative_within`` of ln 2.
+    Otherwise every compared verdict is "no power" (reported as inconclusive, with what is missing).
+    """
+
+    positive_within: float = 0.1
+    negative_within: float = 0.05
+
+
+@dataclass(frozen=True)
+class PowerPlan:
+    """The power analysis: which difference the compared runs must be able to detect, and with what.
+
+    The minimum detectable difference of a paired two-sided t-test over n seeds is
+    MDΔ = (t_{1−α/2, n−1} + t_{power, n−1}) · sqrt(σ²_seed + σ²_object / m), with σ_seed the
+    between-seed standard deviation of a per-seed difference, σ_object the per-object standard
+    deviation of the bit NLL difference and m the scored objects per run (see
+    :mod:`hsgprof.experiments.power`). ``pilot`` names the results file whose variances set the
+    declared seeds and validation size.
+    """
+
+    delta: float = 0.05                # nats: the smallest |Δ| the design must detect
+    alpha: float = 0.05                # two-sided (95% intervals)
+    power: float = 0.8
+    pilot: str = ""                    # results file of the pilots the design cites ("" = none)
+
+
+@dataclass(frozen=True)
+class Design:
+    """Where the key sits against what the grid-only model can see (checked against measurements).
+
+    The key must lie farther from every object (``SceneConfig.key_gap``, Chebyshev pixels) than
+    the grid-only model's effective receptive-field radius at ``share`` of the gradient mass, at
+    every dense-head level (any level's anchors can predict an object), measured on the declared
+    canvas with random weights (:mod:`hsgprof.receptive`); results also report it for every
+    trained grid-only run.
+    """
+
+    share: float = 0.95
+    samples: int = 8
+
+
+@dataclass(frozen=True)
 class ExperimentConfig:
     """The whole declared experiment. Change anything and the cache key changes with it."""
 
     name: str
     preset: str = "hsgdet-tiny"
-    # Tokens from all three scales: at 64×64 the P5 map is 2×2, too coarse for the query head
+    # Tokens from all three scales: at 64 px high the P5 map is 2 cells high, too coarse for the query head
     # to localise 8–16 px objects (the seed's diagram feeds P5 only; hsgdet-l-ms is this option).
     model_overrides: tuple[tuple[str, Any], ...] = (("token_scales", ("p3", "p4", "p5")),)
     variants: tuple[str, ...] = VARIANTS
@@ -150,6 +228,12 @@ class ExperimentConfig:
     capacity_seeds: tuple[int, ...] = (0,)
     capacity_trend: TrendRule = TrendRule()
 
+    # Controls, validity gate, power analysis, receptive-field design (issue 12).
+    controls: tuple[Control, ...] = ()
+    gate: Gate = Gate()
+    power: PowerPlan = PowerPlan()
+    design: Design = Design()
+
     def __post_init__(self) -> None:
         for v in self.variants:
             if v not in VARIANTS:
@@ -160,15 +244,30 @@ class ExperimentConfig:
             raise HsgprofError(f"hybrid_entropy_head={self.hybrid_entropy_head!r}; accepted: sparse, dense, mix")
         if self.n_val < 4:
             raise HsgprofError(f"n_val={self.n_val} is too small; at least 4 images")
+        for c in self.controls:
+            if c.variant not in VARIANTS:
+                raise HsgprofError(f"control {c.name!r} has variant {c.variant!r}; choose from {', '.join(VARIANTS)}")
+            if c.expect not in ("floor", "ln2"):
+                raise HsgprofError(f"control {c.name!r} expects {c.expect!r}; accepted: floor, ln2")
 
     # -------------------------------------------------------------------------------- helpers
     def model_kwargs(self) -> dict[str, Any]:
         return {"num_classes": self.train_scene.num_classes, **dict(self.model_overrides)}
 
+    def default_capacity(self) -> dict[str, int]:
+        """N, K, heads and layers of the preset's own model (the main hybrid runs' capacity point)."""
+        mc = get_config(self.preset, **self.model_kwargs())
+        return {"num_queries": mc.num_queries, "num_tokens": mc.num_tokens, "decoder_heads": mc.decoder_heads,
+                "decoder_layers": mc.decoder_layers}
+
+    def control(self, name: str) -> Control | None:
+        return next((c for c in self.controls if c.name == name), None)
+
     def to_dict(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)
         d["capacity"] = [dict(dataclasses.asdict(c), index=c.index) for c in self.capacity]
         d["model_overrides"] = dict(self.model_overrides)
+        d["controls"] = [dict(dataclasses.asdict(c), scene=dict(c.scene), model=dict(c.model)) for c in self.controls]
         return d
 
     def key(self) -> str:
@@ -188,15 +287,28 @@ class ExperimentConfig:
 # Fields added after results were committed: hashed into the key only when they differ from their
 # default, so the keys of existing presets (the run caches and committed results they name) stay
 # valid while any change to these fields still changes the key.
-KEYED_IF_CHANGED = frozenset({"capacity_trend"})
+KEYED_IF_CHANGED = frozenset({"capacity_trend", "controls", "gate", "power", "design"})
+
+
+# The quick canvas: 64×256 with the key at one end and every object at least QUICK_GAP pixels
+# (Chebyshev) from it. QUICK_GAP exceeds the grid-only model's effective receptive-field radius
+# (95% of the gradient mass, random weights, every dense level) measured on this canvas by
+# analyses/experiments_pilots.py (results: reports/results/pilots/experiments_pilots_quick.json;
+# a test re-measures it).
+QUICK_GAP = 112
+QUICK_SCENE = SceneConfig(height=64, width=256, key_gap=QUICK_GAP)
 
 
 def _quick() -> ExperimentConfig:
     return ExperimentConfig(
-        name="quick",
-        capacity=(Capacity("small", 10, 16, 1, 1), Capacity("default", 20, 32, 2, 2),
-                  Capacity("large", 40, 64, 4, 3)),
-        capacity_seeds=(0,))
+        name="quick", seeds=(0, 1),
+        budget=Budget(steps=600, batch_size=8, lr=2e-3, warmup_steps=50, grad_every=10, eval_every=150,
+                      checkpoint_every=200),
+        train_scene=QUICK_SCENE, val_scene=QUICK_SCENE,
+        occlusion_scene=QUICK_SCENE.replace(min_objects=2, max_objects=6, pair_prob=1.0,
+                                            overlap_levels=(0.0, 0.2, 0.4, 0.6, 0.8)),
+        controls=(POSITIVE, NEGATIVE),
+        power=PowerPlan(pilot="reports/results/pilots/experiments_pilots_quick.json"))
 
 
 def _smoke() -> ExperimentConfig:
@@ -206,31 +318,32 @@ def _smoke() -> ExperimentConfig:
         n_val=32, n_occlusion=16, n_dense_per_bin=1, n_convergence=16, bootstrap=50,
         dense_counts=((1, 5), (6, 20), (21, 60)),
         capacity=(Capacity("small", 10, 16, 1, 1), Capacity("default", 20, 32, 2, 2)),
-        capacity_seeds=(0,))
+        capacity_seeds=(0,), controls=(POSITIVE, NEGATIVE))
 
 
+# The GPU preset keeps the quick canvas (the wider model's grid-only effective radius on it is
+# also below QUICK_GAP; a test re-measures it) and spends the GPU on seeds, steps, model width and
+# the capacity sweep. Its size was chosen so that every run, the evaluation and the results fit
+# in 6 minutes on one H100/H200 with 16 CPU cores, by the estimate in
+# analyses/experiments_gpu_estimate.py (results: reports/results/pilots/experiments_gpu_estimate.json).
 def _full() -> ExperimentConfig:
-    scene = SceneConfig(height=128, width=128, min_objects=1, max_objects=12, min_size=10, max_size=28,
-                        key_size=12)
+    # Six seeds and 768 validation images: by the pilots' variances (the power plan's file) the
+    # smallest design whose minimum detectable |Δ| is within power.delta. No capacity sweep: three
+    # points × three seeds more do not fit the six minutes at the present evaluation cost (the
+    # estimate's results file), so delta_capacity stays "not measured" until evaluation is cheaper.
     return ExperimentConfig(
-        name="full", seeds=(0, 1, 2, 3, 4),
+        name="full", seeds=(0, 1, 2, 3, 4, 5),
         model_overrides=(("token_scales", ("p3", "p4", "p5")), ("width_mult", 0.25), ("num_queries", 100),
                          ("num_tokens", 64)),
-        budget=Budget(steps=10000, batch_size=32, lr=1e-3, warmup_steps=500, grad_every=50,
-                      eval_every=500, checkpoint_every=1000),
+        budget=Budget(steps=200, batch_size=64, lr=2e-3, warmup_steps=20, grad_every=20,
+                      eval_every=50, checkpoint_every=100),
         convergence_target=0.5,
-        train_scene=scene, val_scene=scene,
-        occlusion_scene=scene.replace(min_objects=2, max_objects=8, pair_prob=1.0,
-                                      overlap_levels=(0.0, 0.2, 0.4, 0.6, 0.8)),
-        dense_scene=SceneConfig(height=512, width=512, min_size=10, max_size=16, key_size=12,
-                                pair_prob=0.1, max_objects=300),
-        dense_counts=DENSITY_BINS[:-1] + ((201, 300),),
-        n_val=2000, n_occlusion=1000, n_dense_per_bin=32, n_convergence=256, bootstrap=1000,
-        capacity=tuple(Capacity(f"N{n}", n, 64, 2, 2) for n in (25, 50, 100, 200))
-        + tuple(Capacity(f"K{k}", 100, k, 2, 2) for k in (16, 32, 128))
-        + tuple(Capacity(f"h{h}", 100, 64, h, 2) for h in (1, 4, 8))
-        + tuple(Capacity(f"L{layers}", 100, 64, 2, layers) for layers in (1, 4, 6)),
-        capacity_seeds=(0, 1, 2))
+        train_scene=QUICK_SCENE, val_scene=QUICK_SCENE,
+        occlusion_scene=QUICK_SCENE.replace(min_objects=2, max_objects=6, pair_prob=1.0,
+                                            overlap_levels=(0.0, 0.2, 0.4, 0.6, 0.8)),
+        n_val=768, n_occlusion=256, n_dense_per_bin=2, n_convergence=128, bootstrap=500,
+        controls=(POSITIVE, NEGATIVE),
+        power=PowerPlan(pilot="reports/results/pilots/experiments_pilots_quick.json"))
 
 
 PRESETS = {"smoke": _smoke, "quick": _quick, "full": _full}

@@ -49,19 +49,23 @@ class EvalSet:
         return torch.stack([s.image for s in self.scenes[start:stop]])
 
 
-def make_eval_sets(cfg: ExperimentConfig) -> dict[str, EvalSet]:
-    """The declared evaluation sets (seeds from ``cfg.eval_seed``; training never uses them)."""
+def make_eval_sets(cfg: ExperimentConfig, scene: tuple[tuple[str, Any], ...] = ()) -> dict[str, EvalSet]:
+    """The declared evaluation sets (seeds from ``cfg.eval_seed``; training never uses them).
+
+    ``scene``: a control's scene overrides, applied to every set (same seeds, so the same layouts).
+    """
     nc = cfg.train_scene.num_classes
+    over = dict(scene)
     sets: dict[str, EvalSet] = {}
-    val = generate_scenes(cfg.val_scene, cfg.n_val, cfg.eval_seed)
+    val = generate_scenes(cfg.val_scene.replace(**over), cfg.n_val, cfg.eval_seed)
     sets["val"] = EvalSet("val", val, scenes_to_coco(val, nc))
     conv = val[: cfg.n_convergence]
     sets["convergence"] = EvalSet("convergence", conv, scenes_to_coco(conv, nc))
-    occ = generate_scenes(cfg.occlusion_scene, cfg.n_occlusion, cfg.eval_seed + 1)
+    occ = generate_scenes(cfg.occlusion_scene.replace(**over), cfg.n_occlusion, cfg.eval_seed + 1)
     sets["occlusion"] = EvalSet("occlusion", occ, scenes_to_coco(occ, nc))
     dense: list[Scene] = []
     for i, (lo, hi) in enumerate(cfg.dense_counts):
-        dense += generate_scenes(cfg.dense_scene.replace(min_objects=lo, max_objects=hi),
+        dense += generate_scenes(cfg.dense_scene.replace(min_objects=lo, max_objects=hi, **over),
                                  cfg.n_dense_per_bin, cfg.eval_seed + 100 + i)
     sets["dense"] = EvalSet("dense", dense, scenes_to_coco(dense, nc))
     return sets

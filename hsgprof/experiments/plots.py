@@ -191,3 +191,36 @@ def _err(d: pd.DataFrame) -> np.ndarray | None:
     if not (np.isfinite(lo).all() and np.isfinite(hi).all()):
         return None
     return np.array([d.value.to_numpy() - lo, hi - d.value.to_numpy()])
+
+
+def plot_controls(tables: dict[str, pd.DataFrame], known: dict[str, float]) -> plt.Figure:
+    """Every variant's bit NLL (each head of the hybrid) beside the two controls, the floor and ln 2
+    (mean over seeds, 95% t-interval, seeds as dots); the title says whether the gate passed."""
+    es = tables["entropy_summary"]
+    ctl = tables.get("controls", pd.DataFrame())
+    bits = es[es.quantity == "H[nll_bit]"]
+    items = [(f"{r.variant}\n({r.head})", r.value, r.ci_low, r.ci_high, r.per_seed,
+              VARIANT_COLORS.get(r.variant, "grey")) for r in bits.itertuples() if r.head != "mix"]
+    if len(ctl):
+        for r in ctl[ctl.kind == "mean"].itertuples():
+            per = ctl[(ctl.kind == "seed") & (ctl.control == r.control)].value.tolist()
+            items.append((f"{r.control} control\n({r.variant}, {r.head})", r.value, r.ci_low, r.ci_high, per,
+                          "tab:blue" if r.expect == "floor" else "tab:red"))
+    fig, ax = plt.subplots(figsize=(max(6.0, 1.1 * len(items)), 3.8))
+    for i, (label, v, lo, hi, per, color) in enumerate(items):
+        ok = lo is not None and hi is not None and np.isfinite(lo) and np.isfinite(hi)
+        ax.errorbar([i], [v], yerr=[[v - lo], [hi - v]] if ok else None, fmt="o", color=color, capsize=4)
+        ax.scatter(np.full(len(per), i + 0.15), per, s=10, color=color, alpha=0.5)
+    floor = known.get("h_bit_given_x", float("nan"))
+    ax.axhline(LN2, color="k", ls="--", lw=1, label=f"ln 2 = {LN2:.3f} (key not used)")
+    ax.axhline(floor, color="tab:blue", ls=":", lw=1, label=f"floor H_b((1+s)/2) = {floor:.3f}")
+    ax.set_xticks(range(len(items)), [it[0] for it in items], fontsize=8)
+    ax.set_ylabel("held-out bit NLL (nats per object)")
+    summ = tables.get("summary", pd.DataFrame())
+    gate = summ.gate.iloc[0] if "gate" in summ and len(summ) else ""
+    gated = summ[summ.get("gate", pd.Series(dtype=str)) != "not required"] if "gate" in summ else summ
+    state = gated.gate.iloc[0] if len(gated) else gate
+    ax.set_title(f"variants beside the controls (validity gate: {state or 'not evaluated'})", fontsize=10)
+    ax.legend(fontsize=8, loc="best")
+    fig.tight_layout()
+    return fig

@@ -19,7 +19,6 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from hsgprof.errors import HsgprofError
-from hsgprof.adapters.hsgdet_experiments import get_config
 from hsgprof.experiments.config import ExperimentConfig, get_preset
 from hsgprof.experiments.evaluate import MODES_BY_VARIANT, EvalSet, ObjectOutputs, ap_rows, make_eval_sets, \
     object_outputs
@@ -37,10 +36,11 @@ def default_cache_dir() -> Path:
 
 
 def run_specs(cfg: ExperimentConfig) -> list[RunSpec]:
-    """Every training run the config declares: variants × seeds, then the capacity sweep."""
+    """Every training run the config declares: variants × seeds, the controls × seeds, then the capacity sweep."""
     specs = [RunSpec(v, s) for s in cfg.seeds for v in cfg.variants]
+    specs += [RunSpec(c.variant, s, tag=c.tag, overrides=c.model, scene=c.scene) for s in cfg.seeds for c in cfg.controls]
     if "hybrid" in cfg.variants:
-        default = _default_capacity(cfg)
+        default = cfg.default_capacity()
         for cap in cfg.capacity:
             if cap.overrides() == default:
                 continue                                     # the main hybrid runs are this point
@@ -50,14 +50,18 @@ def run_specs(cfg: ExperimentConfig) -> list[RunSpec]:
     return specs
 
 
-def _default_capacity(cfg: ExperimentConfig) -> dict[str, int]:
-    mc = get_config(cfg.preset, **cfg.model_kwargs())
-    return {"num_queries": mc.num_queries, "num_tokens": mc.num_tokens, "decoder_heads": mc.decoder_heads,
-            "decoder_layers": mc.decoder_layers}
+def _record_paths(run_dir: Path, spec: RunSpec | None = None) -> tuple[Path, dict[str, Path]]:
+    names = ("val",) if spec is not None and spec.is_control else OBJECT_SETS
+    return run_dir / "record.json", {s: run_dir / f"objects_{s}.npz" for s in names}
 
 
-def _record_paths(run_dir: Path) -> tuple[Path, dict[str, Path]]:
-    return run_dir / "record.json", {s: run_dir / f"objects_{s}.npz" for s in OBJECT_SETS}
+def eval_sets(cfg: ExperimentConfig, spec: RunSpec, cache: dict | None = None) -> dict[str, EvalSet]:
+    """The evaluation sets of a run (a control's carry its scene overrides), built once per ``cache``."""
+    cache = {} if cache is None else cache
+    key = (cfg.key(), spec.scene)
+    if key not in cache:
+        cache[key] = make_eval_sets(cfg, spec.scene)
+    return cache[key]
 
 
 def evaluate_run(model: Any, spec: RunSpec, sets: dict[str, EvalSet], cfg: ExperimentConfig
@@ -67,6 +71,8 @@ def evaluate_run(model: Any, spec: RunSpec, sets: dict[str, EvalSet], cfg: Exper
     modes = MODES_BY_VARIANT[spec.variant]
     rows = []
     rows += ap_rows(model, sets["val"], modes, cfg, "overall")
+    if spec.is_control:                        # a control answers one question: the bit NLL on val
+        return rows, {"val": object_outputs(model, sets["val"].scenes, "val")}
     rows += ap_rows(model, sets["val"], modes, cfg, "occlusion")
     rows += ap_rows(model, sets["occlusion"], modes, cfg, "occlusion")
     rows += ap_rows(model, sets["dense"], modes, cfg, "density")
@@ -78,7 +84,7 @@ def run_one(cfg: ExperimentConfig, spec: RunSpec, sets: dict[str, EvalSet], cach
             progress: bool = True, device: str = "cpu") -> dict[str, Any]:
     """Train and evaluate one run, or load it when it is already finished; returns its record."""
     run_dir = cache / spec.key
-    record_path, object_paths = _record_paths(run_dir)
+    record_path, object_paths = _record_paths(run_dir, spec)
     if resume and record_path.exists() and all(p.exists() for p in object_paths.values()):
         return load_record(run_dir)
     if not resume and run_dir.exists():
@@ -90,8 +96,13 @@ def run_one(cfg: ExperimentConfig, spec: RunSpec, sets: dict[str, EvalSet], cach
     for name, out in outputs.items():
         buf = _npz_bytes(out.to_arrays())
         atomic_write_bytes(object_paths[name], buf)
-    record = {"spec": {"variant": spec.variant, "seed": spec.seed, "tag": spec.tag,
-                       "overrides": dict(spec.overrides), "key": spec.key},
+    fields = None
+    if spec.variant == "grid-only" and spec.tag == "main":      # what the trained grid-only model can see
+        from hsgprof.experiments.fields import grid_fields
+
+        fields = grid_fields(cfg, {k: v.cpu() for k, v in model.state_dict().items()}, grow=False)
+    record = {"fields": fields, "spec": {"variant": spec.variant, "seed": spec.seed, "tag": spec.tag,
+                       "overrides": dict(spec.overrides), "scene": dict(spec.scene), "key": spec.key},
               "config_key": cfg.key(), "log": log, "ap": rows, "eval_wall_s": time.perf_counter() - t0}
     atomic_write_text(record_path, json.dumps(_finite(record)) + "\n")
     return load_record(run_dir)
@@ -127,11 +138,13 @@ def _unfinite(x: Any) -> Any:
 
 def load_record(run_dir: Path) -> dict[str, Any]:
     """A finished run's record with its per-object outputs (``record["objects"][set]``)."""
-    record_path, object_paths = _record_paths(Path(run_dir))
+    record_path = Path(run_dir) / "record.json"
     try:
         record = json.loads(record_path.read_text())
     except (OSError, json.JSONDecodeError) as exc:
         raise HsgprofError(f"run record {str(record_path)!r} cannot be read ({exc}); delete the folder to rerun") from None
+    sp = record["spec"]
+    _, object_paths = _record_paths(Path(run_dir), RunSpec(sp["variant"], sp["seed"], sp["tag"]))
     record["log"] = {k: (_unfinite(v) if isinstance(v, list) else v) for k, v in record["log"].items()}
     record["ap"] = _unfinite(record["ap"])
     record["objects"] = {}
@@ -145,7 +158,7 @@ def load_record(run_dir: Path) -> dict[str, Any]:
 # the cores are used by running several runs at once (tiny models scale badly across threads,
 # and oversubscribed OpenMP threads slowed a training step 25× on a shared 2-core machine).
 THREADS_PER_RUN = 1
-_WORKER_SETS: dict[str, dict[str, EvalSet]] = {}
+_WORKER_SETS: dict = {}
 
 
 def _worker(cfg: ExperimentConfig, spec: RunSpec, cache: Path, resume: bool, device: str) -> tuple[str, float]:
@@ -153,10 +166,8 @@ def _worker(cfg: ExperimentConfig, spec: RunSpec, cache: Path, resume: bool, dev
     import torch
 
     torch.set_num_threads(THREADS_PER_RUN)
-    if cfg.key() not in _WORKER_SETS:
-        _WORKER_SETS[cfg.key()] = make_eval_sets(cfg)
     t0 = time.perf_counter()
-    run_one(cfg, spec, _WORKER_SETS[cfg.key()], cache, resume, False, device)
+    run_one(cfg, spec, eval_sets(cfg, spec, _WORKER_SETS), cache, resume, False, device)
     return spec.key, time.perf_counter() - t0
 
 
@@ -181,7 +192,7 @@ def track_runs(results: Iterable[tuple[str, float]], total: int, progress: bool 
 
 
 def _is_done(cache: Path, spec: RunSpec) -> bool:
-    record_path, object_paths = _record_paths(cache / spec.key)
+    record_path, object_paths = _record_paths(cache / spec.key, spec)
     return record_path.exists() and all(p.exists() for p in object_paths.values())
 
 
@@ -218,6 +229,7 @@ def run_experiment(cfg: ExperimentConfig, out_dir: str | Path | None = None, cac
         # Longest runs first (hybrid, then grid-only, then sparse-only) so the pool drains evenly.
         # Workers train without per-step bars; the parent's bar advances as each run finishes.
         order = sorted(todo, key=lambda s: {"hybrid": 0, "grid-only": 1, "sparse-only": 2}[s.variant])
+        workers = min(workers, len(order))
         with ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn")) as pool:
             futures = [pool.submit(_worker, cfg, s, cache, resume, device) for s in order]
             try:
@@ -230,12 +242,12 @@ def run_experiment(cfg: ExperimentConfig, out_dir: str | Path | None = None, cac
         threads = torch.get_num_threads()
         torch.set_num_threads(THREADS_PER_RUN)
         try:
-            sets = make_eval_sets(cfg)
+            built: dict = {}
 
             def sequential() -> Iterator[tuple[str, float]]:
                 for spec in todo:
                     t = time.perf_counter()
-                    run_one(cfg, spec, sets, cache, resume, progress, device)
+                    run_one(cfg, spec, eval_sets(cfg, spec, built), cache, resume, progress, device)
                     yield spec.key, time.perf_counter() - t
 
             track_runs(sequential(), len(todo), progress, on_run_done)

@@ -21,11 +21,10 @@ Checkpoints (model, optimiser, step, logs) are written atomically and read with
 from __future__ import annotations
 
 import io
-import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import torch
 from tqdm.auto import tqdm
@@ -39,12 +38,18 @@ from hsgprof.results import atomic_write_bytes
 
 @dataclass(frozen=True)
 class RunSpec:
-    """One training run: a variant, a seed, and (for the capacity sweep) model overrides."""
+    """One training run: a variant, a seed, model overrides (capacity sweep, controls) and scene
+    overrides (controls: the same scenes with z hidden, or with a z plane)."""
 
     variant: str
     seed: int
     tag: str = "main"
     overrides: tuple[tuple[str, Any], ...] = ()
+    scene: tuple[tuple[str, Any], ...] = ()
+
+    @property
+    def is_control(self) -> bool:
+        return self.tag.startswith("control-")
 
     @property
     def key(self) -> str:
@@ -73,12 +78,16 @@ def branch_parameters(model: torch.nn.Module) -> dict[str, list[torch.nn.Paramet
 
 
 def _norm(grads: list[torch.Tensor | None]) -> float:
-    sq = sum(float(g.detach().pow(2).sum()) for g in grads if g is not None)
-    return math.sqrt(sq)
+    """L2 norm of a list of gradients, computed on their device with one host read (no per-tensor sync)."""
+    gs = [g.detach() for g in grads if g is not None]
+    if not gs:
+        return 0.0
+    return float(torch.linalg.vector_norm(torch.stack(torch._foreach_norm(gs)).double()))
 
 
 def _cosine(a: list[torch.Tensor | None], b: list[torch.Tensor | None]) -> float:
-    dot = sum(float((x * y).sum()) for x, y in zip(a, b) if x is not None and y is not None)
+    pairs = [(x.detach(), y.detach()) for x, y in zip(a, b) if x is not None and y is not None]
+    dot = float(torch.stack([(x.double() * y.double()).sum() for x, y in pairs]).sum()) if pairs else 0.0
     na, nb = _norm(a), _norm(b)
     return dot / (na * nb) if na > 0 and nb > 0 else float("nan")
 
@@ -102,19 +111,28 @@ def load_checkpoint(path: Path) -> dict[str, Any]:
                            "delete it to retrain") from None
 
 
+def train_scene(cfg: ExperimentConfig, spec: RunSpec):
+    """The scenes this run trains on: the declared training scenes with the run's scene overrides."""
+    return cfg.train_scene.replace(**dict(spec.scene)) if spec.scene else cfg.train_scene
+
+
 def train_run(cfg: ExperimentConfig, spec: RunSpec, run_dir: str | Path, conv_set: EvalSet | None = None,
-              resume: bool = True, progress: bool = True, device: str | torch.device = "cpu"
+              resume: bool = True, progress: bool = True, device: str | torch.device = "cpu",
+              on_eval: Callable[[torch.nn.Module, int], dict[str, Any]] | None = None
               ) -> tuple[torch.nn.Module, dict[str, Any]]:
     """Train (or resume, or load if finished) one run; returns the model and its logs.
 
     Logs: ``{"train": [...], "grad": [...], "eval": [...], "wall_s": float, "steps": int}``.
+    ``on_eval(model, step)``, if given, is called at every evaluation point and its dict is
+    logged under ``"extra"`` (the pilots log the bit NLL during training this way).
     """
     run_dir = Path(run_dir)
     ckpt = run_dir / "checkpoint.pt"
     b = cfg.budget
     device = torch.device(device)
     model = build_run_model(cfg, spec).to(device).train()
-    opt = torch.optim.AdamW(model.parameters(), lr=b.lr, weight_decay=b.weight_decay)
+    opt = torch.optim.AdamW(model.parameters(), lr=b.lr, weight_decay=b.weight_decay,
+                            foreach=device.type != "cpu" or None)     # multi-tensor kernels on a GPU
     log: dict[str, Any] = {"train": [], "grad": [], "eval": [], "wall_s": 0.0, "steps": b.steps}
     step = 0
     if resume and ckpt.exists():
@@ -133,7 +151,12 @@ def train_run(cfg: ExperimentConfig, spec: RunSpec, run_dir: str | Path, conv_se
     both = model.head.dense is not None and model.head.sparse is not None
     modes = MODES_BY_VARIANT[spec.variant]
 
+    scene = train_scene(cfg, spec)
+    log.setdefault("extra", [])
+
     def evaluate(at_step: int) -> None:
+        if on_eval is not None:
+            log["extra"].append({"step": at_step, **on_eval(model, at_step)})
         if conv_set is None:
             return
         for r in ap_rows(model, conv_set, modes, cfg):
@@ -148,12 +171,15 @@ def train_run(cfg: ExperimentConfig, spec: RunSpec, run_dir: str | Path, conv_se
         evaluate(0)
     bar = tqdm(total=b.steps, initial=step, desc=spec.key, disable=not progress, leave=False)
     t0 = time.perf_counter()
+    # On a GPU the next batch is drawn on the CPU in a background thread while this step runs (the
+    # same (seed, step) batches as without it, so results do not depend on it).
+    batches = Prefetch(scene, b.batch_size, spec.seed, step, b.steps, enabled=device.type != "cpu")
     try:
         while step < b.steps:
             for g in opt.param_groups:
                 g["lr"] = lr_at(step, cfg)
-            images, targets, _ = scene_batch(cfg.train_scene, b.batch_size, (spec.seed, step))
-            images = images.to(device)
+            images, targets = batches.get(step)
+            images = images.to(device, non_blocking=True)
             targets = [{k: v.to(device) for k, v in t.items()} for t in targets]
             losses = model(images, targets)
             opt.zero_grad(set_to_none=True)
@@ -198,4 +224,41 @@ def train_run(cfg: ExperimentConfig, spec: RunSpec, run_dir: str | Path, conv_se
                 checkpoint()
     finally:
         bar.close()
+        batches.close()
     return model, log
+
+
+class Prefetch:
+    """Training batches by step; with ``enabled``, the next one is drawn in a background thread."""
+
+    def __init__(self, scene: Any, batch_size: int, seed: int, start: int, stop: int, enabled: bool) -> None:
+        self.scene, self.batch_size, self.seed, self.stop = scene, batch_size, seed, stop
+        self.pool = None
+        self.pending: dict[int, Any] = {}
+        if enabled:
+            from concurrent.futures import ThreadPoolExecutor
+
+            self.pool = ThreadPoolExecutor(1, thread_name_prefix="scene-prefetch")
+            self._submit(start)
+
+    def _draw(self, step: int) -> tuple[torch.Tensor, list[dict[str, torch.Tensor]]]:
+        images, targets, _ = scene_batch(self.scene, self.batch_size, (self.seed, step))
+        if self.pool is not None:
+            images = images.pin_memory() if torch.cuda.is_available() else images
+        return images, targets
+
+    def _submit(self, step: int) -> None:
+        if self.pool is not None and step < self.stop and step not in self.pending:
+            self.pending[step] = self.pool.submit(self._draw, step)
+
+    def get(self, step: int) -> tuple[torch.Tensor, list[dict[str, torch.Tensor]]]:
+        if self.pool is None:
+            return self._draw(step)
+        fut = self.pending.pop(step, None)
+        batch = fut.result() if fut is not None else self._draw(step)
+        self._submit(step + 1)
+        return batch
+
+    def close(self) -> None:
+        if self.pool is not None:
+            self.pool.shutdown(wait=True, cancel_futures=True)

@@ -439,7 +439,7 @@ def info_section(store) -> list[Block]:
 
 def experiments_section(store) -> list[Block]:
     out: list[Block] = [PageBreak(), Heading("Theory experiments")]
-    summary = store.get("experiments.summary")
+    summary = store.get("experiments.summary", prefer_gpu=True)     # a GPU run's results when there is one
     if summary is None:
         return out + [_missing("experiment", "hsgprof experiments run --quick")]
     cfg = summary["provenance"]["config"]
@@ -458,20 +458,23 @@ def experiments_section(store) -> list[Block]:
     def at(set_name: str) -> str:
         return f"{set_name} set, input {sizes.get(_SET_SCENE.get(set_name, set_name), 'not recorded')}"
 
+    out += design_blocks(store, summary, trained)
     s = pd.DataFrame(summary["rows"])
     for col in ("value", "ci_low", "ci_high"):
         s[col] = s[col].map(lambda v: "" if v is None or pd.isna(v) else f"{v:.4g}")
-    out.append(Table(s[["claim", "statement", "value", "ci_low", "ci_high", "unit", "verdict", "evidence"]],
+    if "gate" not in s:
+        s["gate"] = "not evaluated"
+    out.append(Table(s[["claim", "statement", "value", "ci_low", "ci_high", "unit", "verdict", "gate", "evidence"]],
                      f"Experiment verdicts (rules declared in the experiment config; {every}; trained on {trained})",
-                     (1.3, 1.6, 0.7, 0.7, 0.7, 1.5, 1.0, 4.5)))
-    ent = store.get("experiments.entropy_summary")
+                     (1.2, 1.5, 0.6, 0.6, 0.6, 1.4, 0.9, 0.6, 4.0)))
+    ent = store.get("experiments.entropy_summary", prefer_gpu=True)
     if ent is not None:
         e = pd.DataFrame(ent["rows"])
         for col in ("value", "ci_low", "ci_high"):
             e[col] = e[col].map(num)
         out.append(Table(e[["quantity", "variant", "head", "primary", "value", "ci_low", "ci_high", "n_seeds", "unit"]],
                          f"Held-out NLL per variant and head ({at('val')}; trained on {trained})"))
-    ap = store.get("experiments.ap_summary")
+    ap = store.get("experiments.ap_summary", prefer_gpu=True)
     if ap is not None:
         a = pd.DataFrame(ap["rows"])
         a = a[(a["breakdown"] == "overall") & (a["metric"] == "AP")].copy()
@@ -481,24 +484,71 @@ def experiments_section(store) -> list[Block]:
         out.append(Table(a[["set", "input", "variant", "mode", "value", "ci_low", "ci_high", "n_seeds"]],
                          f"COCO AP@[.5:.95] (pycocotools) per variant and output mode (input per set; trained on "
                          f"{trained})"))
-    info = store.get("experiments.information_summary")
+    info = store.get("experiments.information_summary", prefer_gpu=True)
     if info is not None:
         i = pd.DataFrame(info["rows"])
         for col in ("value", "ci_low", "ci_high"):
             i[col] = i[col].map(lambda v: "" if v is None or pd.isna(v) else f"{v:.4f}")
         out.append(Table(i, "Information measured instead of I(Y;Q|X) (which is 0 when Q is a function of X; "
                             f"nats; {at('val')}; trained on {trained})"))
+    from_gpu = summary is not store.cpu.get("experiments.summary")
+    quick = store.cpu.get("experiments.summary")
+    fig_preset = (quick or summary)["meta"].get("config_name")
+    fig_trained = _trained_on(quick) if quick is not None else trained
     out += _figures(store, [f"experiments_{name}" for name in _FIGURE_SET],
                     lambda name: f"{name.removeprefix('experiments_').replace('_', ' ')} (synthetic scenes, preset "
-                                 f"{summary['meta'].get('config_name')}, "
-                                 f"{at(_FIGURE_SET[name.removeprefix('experiments_')])}; trained on {trained})")
+                                 f"{fig_preset}, "
+                                 f"{at(_FIGURE_SET[name.removeprefix('experiments_')])}; trained on {fig_trained}"
+                                 + ("; the tables above come from the GPU run, this figure from the CPU results)"
+                                    if from_gpu else ")"))
+    return out
+
+
+def design_blocks(store, summary: dict[str, Any], trained: str) -> list[Block]:
+    """The design behind the verdicts: receptive fields vs the key, controls, gate and power."""
+    meta = summary["meta"]
+    out: list[Block] = []
+    gate = meta.get("gate")
+    design = meta.get("design") or {}
+    if gate is None:
+        return [Paragraph("These results were written before controls, a validity gate and a power analysis were "
+                          "declared: their compared verdicts carry no evidence of power.")]
+    rnd, tr = design.get("random", {}), design.get("trained", {})
+    out.append(Paragraph(
+        f"Validity gate: {gate['text']}. Every verdict that compares bit NLLs between variants counts only if the "
+        "gate passed; otherwise it is inconclusive (no power)"
+        + (f" — missing: {'; '.join(gate['missing'])}" if gate.get("missing") else "") + ". "
+        f"Design: canvas {design.get('canvas')}, key at least {design.get('key_gap')} px (Chebyshev) from every object; "
+        f"the grid-only model's largest effective receptive-field radius ({design.get('share', 0.95):.0%} of the "
+        f"gradient mass, every dense level) is {num(rnd.get('max_effective_radius'), 1)} px with random weights"
+        + (f" and {num(tr.get('max_effective_radius'), 1)} px with its trained weights "
+           f"({'key outside' if tr.get('key_outside_effective_field') else 'KEY INSIDE'} the trained field)" if tr else "")
+        + "."))
+    ctl = store.get("experiments.controls", prefer_gpu=True)
+    if ctl is not None and ctl["rows"]:
+        c = pd.DataFrame(ctl["rows"])
+        c = c[c["kind"] == "mean"].copy()
+        for col in ("value", "ci_low", "ci_high", "target", "distance"):
+            if col in c:
+                c[col] = c[col].map(num)
+        out.append(Table(c[[k for k in ("control", "variant", "head", "value", "ci_low", "ci_high", "target",
+                                        "distance", "within", "passed", "n_seeds") if k in c]],
+                         f"Controls: bit NLL against the floor (positive) and ln 2 (negative), nats; trained on {trained}"))
+    fields = store.get("experiments.fields", prefer_gpu=True)
+    if fields is not None and fields["rows"]:
+        f = pd.DataFrame(fields["rows"])
+        f["input"] = f["input"].map(lambda v: "×".join(str(x) for x in v[-2:]) if isinstance(v, list) else v)
+        out.append(Table(f[["weights", "seed", "level", "stride", "theoretical_rf", "effective_rf", "effective_radius",
+                            "key_gap", "key_outside", "input"]],
+                         "Grid-only receptive fields on the experiment canvas (pixels; theoretical at this canvas is a "
+                         "lower bound where clipped; effective = side of the square holding the declared share)"))
     return out
 
 
 # evaluation set -> the scene config it is drawn from (the convergence set is the first images of val)
 _SET_SCENE = {"val": "val", "convergence": "val", "occlusion": "occlusion", "dense": "dense", "train": "train"}
 # experiment figure -> the set its numbers come from
-_FIGURE_SET = {"entropy": "val", "delta_occlusion": "occlusion", "capacity": "val", "gradients": "train",
+_FIGURE_SET = {"controls": "val", "entropy": "val", "delta_occlusion": "occlusion", "capacity": "val", "gradients": "train",
                "convergence": "convergence", "ap_density": "dense"}
 
 

@@ -86,7 +86,8 @@ def _experiments(out: Path, profile: str, device: str = "cpu") -> list[Path]:
     folder = out / f"experiments-{profile}"
     paths = list(run_experiment(get_preset(profile), folder, progress=True, device=device).values())   # bar over runs
     tables, meta = load(results_dir=folder)
-    figures = {"entropy": lambda: plots.plot_entropy(tables, meta["known"]),
+    figures = {"controls": lambda: plots.plot_controls(tables, meta["known"]),
+               "entropy": lambda: plots.plot_entropy(tables, meta["known"]),
                "delta_occlusion": lambda: plots.plot_delta_occlusion(tables),
                "capacity": lambda: plots.plot_capacity(tables),
                "gradients": lambda: plots.plot_gradients(tables),

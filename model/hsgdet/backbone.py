@@ -66,7 +66,7 @@ class Backbone(nn.Module):
         n2, n3, n4, n5 = (scaled_depth(n, cfg) for n in cfg.depths)
         block = cfg.csp_block
         k = cfg.stem_kernel                                                    # 3 (v8) or 6 (v5, pad 2)
-        self.stem = ConvBNAct(3, c0, k, 2, p=(k - 1) // 2)                     # stride 2
+        self.stem = ConvBNAct(cfg.in_channels, c0, k, 2, p=(k - 1) // 2)       # stride 2
         self.p3 = nn.Sequential(OrderedDict(stride4=csp_stage(c0, c1, n2, block),
                                             stride8=csp_stage(c1, c3, n3, block)))
         self.p4 = csp_stage(c3, c4, n4, block)                                 # stride 16

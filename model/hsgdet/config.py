@@ -38,6 +38,10 @@ class HSGDetConfig:
     # Stem kernel: 3 (YOLOv8's 3×3 stride-2 conv) or 6 (YOLOv5 v6+'s 6×6 stride-2 conv, padding 2).
     stem_kernel: int = 3
     width_mult: float = 1.0                    # scales every conv width (YOLO rule, multiple of 8)
+    # Input planes beyond RGB (default none). The theory experiments' positive control feeds one
+    # extra plane that holds the scene latent z everywhere, so a purely local model can read it;
+    # only the stem conv's input width changes.
+    extra_input_planes: int = 0
     depth_mult: float = 1.0                    # scales every CSP depth (round, at least 1)
 
     # Global block: RT-DETR's AIFI (one post-norm encoder layer over P5, hidden 256, 8 heads,
@@ -124,10 +128,17 @@ class HSGDetConfig:
         for key, value in positive.items():
             if value <= 0:
                 raise ValueError(f"{key}={value!r} is not accepted; it must be > 0")
+        if self.extra_input_planes < 0:
+            raise ValueError(f"extra_input_planes={self.extra_input_planes!r} is not accepted; it must be >= 0")
         if self.variant == "grid-only" and self.output_mode != "nms":
             object.__setattr__(self, "output_mode", "nms")        # the only mode a grid model has
         if self.variant == "sparse-only" and self.output_mode != "nms_free":
             object.__setattr__(self, "output_mode", "nms_free")
+
+    @property
+    def in_channels(self) -> int:
+        """Channels the network takes: RGB plus ``extra_input_planes``."""
+        return 3 + self.extra_input_planes
 
     @property
     def has_dense(self) -> bool:

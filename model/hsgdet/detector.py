@@ -62,11 +62,12 @@ class HSGDet(nn.Module):
         return padded, InputMeta((h, w), (hp, wp), (top, left))
 
     def validate_images(self, images: Any) -> None:
-        """Raise ValueError (naming the bad value) unless images is a finite float [B,3,H,W]."""
+        """Raise ValueError (naming the bad value) unless images is a finite float [B,C,H,W], C = 3 + extra planes."""
+        c = self.cfg.in_channels
         if not isinstance(images, torch.Tensor):
-            raise ValueError(f"images must be a torch.Tensor [B,3,H,W], got {type(images).__name__}")
-        if images.dim() != 4 or images.shape[1] != 3:
-            raise ValueError(f"images must have shape [B,3,H,W], got {list(images.shape)}")
+            raise ValueError(f"images must be a torch.Tensor [B,{c},H,W], got {type(images).__name__}")
+        if images.dim() != 4 or images.shape[1] != c:
+            raise ValueError(f"images must have shape [B,{c},H,W], got {list(images.shape)}")
         if not images.is_floating_point():
             raise ValueError(f"images must be a floating-point tensor (0..1 pixels), got {images.dtype}")
         h, w = images.shape[-2:]
@@ -84,7 +85,7 @@ class HSGDet(nn.Module):
             raise ValueError(f"targets must be a list of {b} dicts (one per image), got "
                              f"{type(targets).__name__}" + (f" of length {len(targets)}"
                                                             if isinstance(targets, (list, tuple)) else ""))
-        for i, t in enumerate(targets):
+        for i, t in enumerate(targets):                    # structure: shapes and types, no values read
             if not isinstance(t, dict) or "boxes" not in t or "labels" not in t:
                 raise ValueError(f"targets[{i}] must be a dict with 'boxes' and 'labels'")
             boxes, labels = t["boxes"], t["labels"]
@@ -94,6 +95,21 @@ class HSGDet(nn.Module):
             if not isinstance(labels, torch.Tensor) or labels.dim() != 1 or len(labels) != len(boxes) \
                     or labels.is_floating_point():
                 raise ValueError(f"targets[{i}]['labels'] must be an integer tensor [n] matching its {len(boxes)} boxes")
+        # Values: one check over every image at once (one host read on a GPU, not four per image);
+        # only when it fails are the images checked one by one, to name the bad one.
+        boxes = torch.cat([t["boxes"].float() for t in targets])
+        labels = torch.cat([t["labels"] for t in targets])
+        if len(boxes):
+            x1, y1, x2, y2 = boxes.unbind(1)
+            bad = (~torch.isfinite(boxes).all(1) | (x2 <= x1) | (y2 <= y1) | (x1 < 0) | (y1 < 0) | (x2 > w) | (y2 > h)
+                   | (labels < 0) | (labels >= self.cfg.num_classes))
+            if bad.any():
+                self._name_bad_target(targets, h, w)
+
+    def _name_bad_target(self, targets: Any, h: int, w: int) -> None:
+        """Raise ValueError naming the first bad box or label (called only when one is known to exist)."""
+        for i, t in enumerate(targets):
+            boxes, labels = t["boxes"], t["labels"]
             if len(boxes) == 0:
                 continue
             if not torch.isfinite(boxes).all():

@@ -16,7 +16,7 @@ from torchvision.ops import box_convert, generalized_box_iou_loss, sigmoid_focal
 
 from .config import HSGDetConfig
 from .heads import dfl_decode
-from .matching import AdaptiveMatcher
+from .matching import AdaptiveMatcher, Padded
 from .neck import Tokens
 
 
@@ -54,21 +54,18 @@ class HSGDetLoss(nn.Module):
         cfg = self.cfg
         dist, logits, points, strides = out["dist"], out["logits"], out["points"], out["strides"]
         boxes = dfl_decode(dist, points, strides)                                 # (B, A, 4) px
-        cls_loss = box_loss = dfl_loss = dist.new_zeros(())
-        total_weight = dist.new_zeros(())
-        for b, t in enumerate(targets):
-            a = matcher.one_to_many(logits[b].detach().sigmoid(), boxes[b].detach(), points,
-                                    t["labels"], t["boxes"])
-            cls_loss = cls_loss + F.binary_cross_entropy_with_logits(logits[b].float(), a.scores,
-                                                                     reduction="sum")
-            total_weight = total_weight + a.scores.sum()
-            if a.fg.any():
-                weight = a.scores[a.fg].sum(-1)                                    # (P,)
-                giou = generalized_box_iou_loss(boxes[b][a.fg].float(), a.boxes[a.fg], reduction="none")
-                box_loss = box_loss + (giou * weight).sum()
-                dfl_loss = dfl_loss + (self._dfl(dist[b][a.fg], points[a.fg], strides[a.fg],
-                                                 a.boxes[a.fg]) * weight).sum()
-        norm = total_weight.clamp(min=1.0)
+        # One batched assignment for every image (targets padded), so the step's op count does not
+        # grow with the batch (per-image loops made a GPU step launch-bound).
+        a = matcher.one_to_many.batched(logits.detach().sigmoid(), boxes.detach(), points, Padded.of(targets))
+        cls_loss = F.binary_cross_entropy_with_logits(logits.float(), a.scores, reduction="sum")
+        norm = a.scores.sum().clamp(min=1.0)
+        fg = a.fg                                                                  # (B, A)
+        weight = a.scores[fg].sum(-1)                                              # (P,)
+        giou = generalized_box_iou_loss(boxes[fg].float(), a.boxes[fg], reduction="none")
+        box_loss = (giou * weight).sum()
+        b = fg.shape[0]
+        dfl_loss = (self._dfl(dist[fg], points[None].expand(b, -1, -1)[fg], strides[None].expand(b, -1, -1)[fg],
+                              a.boxes[fg]) * weight).sum()
         return {"loss_dense_cls": cfg.loss_dense_cls * cls_loss / norm,
                 "loss_dense_box": cfg.loss_dense_box * box_loss / norm,
                 "loss_dense_dfl": cfg.loss_dense_dfl * dfl_loss / norm}
@@ -90,37 +87,34 @@ class HSGDetLoss(nn.Module):
                ) -> dict[str, torch.Tensor]:
         cfg = self.cfg
         num_boxes = max(sum(len(t["labels"]) for t in targets), 1)
+        t = Padded.of(targets)
         cls_loss = l1_loss = giou_loss = out["logits"].new_zeros((), dtype=torch.float32)
         for logits, boxes in zip(out["logits"], out["boxes"]):                   # every decoder layer
-            matches = matcher.one_to_one(logits, boxes, targets)
+            bi, qi, ti = matcher.one_to_one.match_flat(logits, boxes, t)         # one batched matching
             onehot = torch.zeros_like(logits, dtype=torch.float32)
-            for b, (qi, ti) in enumerate(matches):
-                onehot[b, qi, targets[b]["labels"][ti]] = 1.0
+            onehot[bi, qi, t.labels[bi, ti]] = 1.0
             cls_loss = cls_loss + sigmoid_focal_loss(logits.float(), onehot, cfg.focal_alpha,
                                                      cfg.focal_gamma, reduction="sum")
-            pred = torch.cat([boxes[b, qi] for b, (qi, _) in enumerate(matches)]).float()
-            tgt = torch.cat([targets[b]["boxes_cxcywh"][ti] for b, (_, ti) in enumerate(matches)])
+            pred = boxes[bi, qi].float()
+            tgt = t.cxcywh[bi, ti]
             l1_loss = l1_loss + (pred - tgt).abs().sum()
-            if len(pred):
-                giou_loss = giou_loss + generalized_box_iou_loss(
-                    box_convert(pred, "cxcywh", "xyxy"), box_convert(tgt, "cxcywh", "xyxy"), reduction="sum")
+            giou_loss = giou_loss + generalized_box_iou_loss(
+                box_convert(pred, "cxcywh", "xyxy"), box_convert(tgt, "cxcywh", "xyxy"), reduction="sum")
         return {"loss_sparse_cls": cfg.loss_sparse_cls * cls_loss / num_boxes,
                 "loss_sparse_l1": cfg.loss_sparse_l1 * l1_loss / num_boxes,
                 "loss_sparse_giou": cfg.loss_sparse_giou * giou_loss / num_boxes}
 
     def token(self, tokens: Tokens, targets: list[dict], image_size: tuple[int, int]) -> torch.Tensor:
         """Focal loss of each scale's score map against the cells holding an object centre."""
-        h_img, w_img = image_size
         loss = tokens.score_maps[0].new_zeros((), dtype=torch.float32)
+        t = Padded.of(targets)
         num_pos = 0
         for scores, (h, w) in zip(tokens.score_maps, tokens.shapes):
             target = torch.zeros_like(scores, dtype=torch.float32)                # (B, H*W)
-            for b, t in enumerate(targets):
-                if len(t["labels"]):
-                    cx, cy = t["boxes_cxcywh"][:, 0], t["boxes_cxcywh"][:, 1]
-                    col = (cx * w).long().clamp(0, w - 1)
-                    row = (cy * h).long().clamp(0, h - 1)
-                    target[b, row * w + col] = 1.0
+            if t.max_objects:
+                col = (t.cxcywh[..., 0] * w).long().clamp(0, w - 1)              # (B, G)
+                row = (t.cxcywh[..., 1] * h).long().clamp(0, h - 1)
+                target.scatter_reduce_(1, row * w + col, t.valid.float(), reduce="amax")
             num_pos += int(target.sum().item())
             loss = loss + sigmoid_focal_loss(scores.float(), target, self.cfg.focal_alpha,
                                              self.cfg.focal_gamma, reduction="sum")

@@ -122,7 +122,7 @@ def save_scenes(folder: str | Path, scenes: Sequence[Scene], num_classes: int,
     (folder / "images").mkdir(parents=True, exist_ok=True)
     names = [f"{i + 1:06d}.png" for i in range(len(scenes))]
     for name, s in zip(names, scenes):
-        Image.fromarray(to_uint8(s.image).permute(1, 2, 0).numpy()).save(folder / "images" / name)
+        Image.fromarray(to_uint8(s.image[:3]).permute(1, 2, 0).numpy()).save(folder / "images" / name)
     return write_coco(folder / annotation_name, scenes_to_coco(scenes, num_classes, names))
 
 

@@ -8,7 +8,11 @@ construction, so a measured entropy can be set against the truth:
   that look *identical*: the class bit cannot be read from the object.
 * **A scene latent z, shown far away.** Each image draws ``z ~ Bernoulli(1/2)`` and shows it
   only through a small *key* marker in a random corner (white square for z = 0, black for
-  z = 1; the key is not an object and has no box). Each object's bit equals z with probability
+  z = 1; the key is not an object and has no box). Every object keeps at least ``key_gap``
+  pixels (Chebyshev) from the key, so on a long canvas the key can be put out of a local
+  model's reach. Two controls change nothing else in the scene: ``show_key=False`` paints the
+  key mid-grey whatever z is (z hidden; the negative control), and ``z_plane=True`` appends one
+  input plane holding z everywhere (z readable at every pixel; the positive control). Each object's bit equals z with probability
   ``dependency`` (s), else it is a fair coin, so ``P(bit = z) = (1 + s) / 2``.
   Hence, per object: ``H(bit | object's own pixels) = ln 2`` and ``H(bit | X) = H_b((1 + s)/2)``;
   the information that only global reasoning (seeing the key) can supply is
@@ -41,6 +45,7 @@ from .synthetic import class_colors
 
 PATTERNS = ("solid", "ring", "hstripes", "vstripes", "cross", "checker")
 KEY_COLORS = {0: 1.0, 1: 0.0}          # z -> grey level of the key square (white / black)
+HIDDEN_KEY = 0.5                       # the key's grey when show_key=False (the same for both z)
 
 
 @dataclass(frozen=True)
@@ -56,6 +61,9 @@ class SceneConfig:
     max_size: int = 16
     dependency: float = 0.9             # s: P(bit = z) = (1 + s) / 2
     key_size: int = 8                   # side of the key square (shows z); 0 hides z entirely
+    key_gap: int = 2                    # min Chebyshev distance in pixels between the key and any object
+    show_key: bool = True               # False: the key is painted mid-grey for both z (z hidden, same layout)
+    z_plane: bool = False               # True: images get a 4th plane filled with z (z readable locally)
     pair_prob: float = 0.3              # probability that a placement is an overlapping pair (2 objects)
     overlap_range: tuple[float, float] = (0.1, 0.7)   # occluded fraction of the partner pair
     overlap_levels: tuple[float, ...] = ()            # if set, overlaps are drawn from these
@@ -77,6 +85,10 @@ class SceneConfig:
         if self.max_size + self.key_size + 2 > min(self.height, self.width):
             raise ValueError(f"max_size={self.max_size} with key_size={self.key_size} does not fit "
                              f"a {self.height}x{self.width} canvas")
+        if self.key_gap < 0 or 1 + self.key_size + self.key_gap + self.max_size > max(self.height, self.width):
+            raise ValueError(f"key_gap={self.key_gap} is not accepted on a {self.height}x{self.width} canvas with "
+                             f"key_size={self.key_size}, max_size={self.max_size}; need 0 <= key_gap <= "
+                             f"{max(self.height, self.width) - 1 - self.key_size - self.max_size}")
         for name in ("dependency", "pair_prob", "pair_link"):
             v = getattr(self, name)
             if not 0.0 <= v <= 1.0:
@@ -91,6 +103,16 @@ class SceneConfig:
     def num_classes(self) -> int:
         return 2 * self.num_families
 
+    @property
+    def channels(self) -> int:
+        """Image planes: RGB, plus the z plane when ``z_plane``."""
+        return 3 + int(self.z_plane)
+
+    @property
+    def z_visible(self) -> bool:
+        """Whether the image shows z at all (a key that is drawn and shaded by z, or the z plane)."""
+        return self.z_plane or (self.key_size > 0 and self.show_key)
+
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
@@ -102,7 +124,7 @@ class SceneConfig:
 class Scene:
     """One image and its objects, with the metadata the experiments bin and condition on."""
 
-    image: torch.Tensor                  # (3, H, W) float in [0, 1]
+    image: torch.Tensor                  # (3, H, W) float in [0, 1]; (4, H, W) with the z plane
     boxes: torch.Tensor                  # (n, 4) xyxy pixels
     labels: torch.Tensor                 # (n,) class = 2 · family + bit
     z: int                               # the scene latent shown by the key
@@ -141,10 +163,10 @@ def known_quantities(cfg: SceneConfig) -> dict[str, float]:
     ``h_class_given_x``: H(class | X) = H(bit | X) (the family is visible).
     ``i_pair_given_x``: I(Y_i; Y_j | X) for a linked (occluded, occluder) pair.
     ``h_pair_given_x``: H(Y_i, Y_j | X) for such a pair.
-    Without a key (``key_size == 0``) z is invisible and H(bit | X) = ln 2.
+    Without a visible z (``key_size == 0`` or ``show_key=False``, and no z plane) H(bit | X) = ln 2.
     """
     s, r = cfg.dependency, cfg.pair_link
-    p = (1 + s) / 2 if cfg.key_size > 0 else 0.5
+    p = (1 + s) / 2 if cfg.z_visible else 0.5
     joint = pair_joint(p, r)                                    # (2, 2): rows bit_i == z?, cols bit_j == z?
     h_joint = -float(sum(v * math.log(v) for v in joint.ravel() if v > 0))
     hb = binary_entropy(p)
@@ -235,8 +257,9 @@ def generate_scene(cfg: SceneConfig, rng: np.random.Generator) -> Scene:
     ky = 1 if corner in (0, 1) else h - 1 - k
     key_box = (kx, ky, kx + k, ky + k)
     if k > 0:
-        image[ky:ky + k, kx:kx + k] = KEY_COLORS[z]
-        keep_out = np.array([kx - 2, ky - 2, kx + k + 2, ky + k + 2], float)
+        image[ky:ky + k, kx:kx + k] = KEY_COLORS[z] if cfg.show_key else HIDDEN_KEY
+        g = cfg.key_gap
+        keep_out = np.array([kx - g, ky - g, kx + k + g, ky + k + g], float)
     else:
         keep_out = None
 
@@ -309,6 +332,8 @@ def generate_scene(cfg: SceneConfig, rng: np.random.Generator) -> Scene:
         occlusion[i] = float((owner[y1:y2, x1:x2] != i).mean())
 
     img = torch.from_numpy(np.clip(image, 0, 1).astype(np.float32)).permute(2, 0, 1).contiguous()
+    if cfg.z_plane:
+        img = torch.cat((img, torch.full((1, h, w), float(z))))          # (4, H, W)
     return Scene(image=img,
                  boxes=torch.tensor(np.array(boxes, float).reshape(-1, 4), dtype=torch.float32),
                  labels=torch.tensor(labels, dtype=torch.long), z=z, key_box=key_box,
@@ -328,5 +353,5 @@ def scene_batch(cfg: SceneConfig, batch: int, seed: int | Sequence[int]
                 ) -> tuple[torch.Tensor, list[dict[str, torch.Tensor]], list[Scene]]:
     """Images (B, 3, H, W), detector targets and the scenes themselves, from ``seed``."""
     scenes = generate_scenes(cfg, batch, seed)
-    images = torch.stack([s.image for s in scenes]) if scenes else torch.zeros(0, 3, cfg.height, cfg.width)
+    images = torch.stack([s.image for s in scenes]) if scenes else torch.zeros(0, cfg.channels, cfg.height, cfg.width)
     return images, [s.target() for s in scenes], scenes

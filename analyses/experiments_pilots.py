@@ -1,0 +1,244 @@
+"""Pilots for a theory-experiment preset, run before any compared variant trains (issue 12).
+
+What they decide, and nothing else: on the preset's declared canvas,
+
+1. the grid-only model's *effective* receptive field per dense level (random weights; the key
+   gap must exceed it: :class:`~hsgprof.experiments.config.Design`);
+2. whether the *controls* behave at a candidate budget: the positive control (grid-only told z
+   by an extra input plane) must reach the floor H_b((1+s)/2) within the gate, the negative
+   control (hybrid, key hidden) must stay at ln 2; and the *hybrid alone* (as the feasibility
+   runs did), whose bit NLL is logged but never compared with anything here;
+3. the variances the power analysis needs (between seeds, between objects), hence the seeds and
+   scored objects needed to detect |Δ| ≥ δ;
+4. the time per training step by phase (scene generation, forward, backward + step), the input
+   of the GPU preset's wall-time estimate.
+
+No grid-only run without a control and no compared pair is trained here, so nothing in these
+results can say which variant would win.
+
+Usage: python analyses/experiments_pilots.py PRESET [steps=N] [batch_size=B] [lr=X] [seeds=0,1]
+                                             [workers=W] [out=FILE]
+Results: reports/results/pilots/experiments_pilots_<preset>.json (tidy rows + provenance).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+PILOTS = ("positive", "negative", "hybrid")
+POWER_SEEDS = list(range(2, 21))
+
+
+def pilot_config(preset: str, steps: int | None = None, batch_size: int | None = None, lr: float | None = None):
+    """The preset, with a candidate budget when one is given (evaluation every tenth of it)."""
+    from hsgprof.experiments.config import get_preset
+
+    cfg = get_preset(preset)
+    b = cfg.budget
+    steps = steps or b.steps
+    budget = b.__class__(**{**b.__dict__, "steps": steps, "batch_size": batch_size or b.batch_size,
+                            "lr": lr or b.lr, "eval_every": max(steps // 10, 1), "checkpoint_every": steps})
+    return cfg.replace(budget=budget)
+
+
+def pilot_spec(cfg, name: str, seed: int):
+    from hsgprof.experiments.train import RunSpec
+
+    if name == "hybrid":
+        return RunSpec("hybrid", seed, tag="pilot")
+    c = cfg.control(name)
+    return RunSpec(c.variant, seed, tag=f"pilot-{c.tag}", overrides=c.model, scene=c.scene)
+
+
+def bit_nll(model, sets, cfg, heads=("dense", "sparse")) -> dict[str, Any]:
+    """Bit NLL (nats, validation half, temperature fitted on the calibration half) per head, and
+    the per-object values of each head (for the variances)."""
+    from hsgprof.experiments import entropy as E
+    from hsgprof.experiments.evaluate import object_outputs
+
+    out = object_outputs(model, sets["val"].scenes, "val")
+    calib = out.meta["image"].to_numpy() < cfg.n_val // 2
+    temps = E.calibrate(out, calib, cfg.prob_eps)
+    res: dict[str, Any] = {}
+    for h in E.available_heads(out):
+        if h not in heads:
+            continue
+        _, b = E.per_object_nll(out, h, temps, cfg.prob_eps)
+        res[f"nll_bit_{h}"] = float(b[~calib].mean())
+        res[f"_objects_{h}"] = b[~calib]
+    return res
+
+
+def one_pilot(preset: str, name: str, seed: int, budget: dict[str, Any]) -> dict[str, Any]:
+    """Train one pilot run (own process), logging the bit NLL at every evaluation point; a finished
+    run is kept under reports/cache/pilots/ (git-ignored) and reused by a rerun with the same key."""
+    import json
+
+    cfg = pilot_config(preset, **budget)
+    cache = Path("reports/cache/pilots") / f"{preset}-{cfg.key()}-{name}-s{seed}.json"
+    if cache.exists():
+        return json.loads(cache.read_text())
+    res = _train_pilot(preset, name, seed, budget)
+    from hsgprof.results import atomic_write_text
+
+    atomic_write_text(cache, json.dumps(res) + "\n")
+    return res
+
+
+def _train_pilot(preset: str, name: str, seed: int, budget: dict[str, Any]) -> dict[str, Any]:
+    import torch
+
+    from hsgprof.experiments.runner import eval_sets
+    from hsgprof.experiments.train import train_run
+
+    torch.set_num_threads(1)
+    cfg = pilot_config(preset, **budget)
+    spec = pilot_spec(cfg, name, seed)
+    sets = eval_sets(cfg, spec)
+    t0 = time.perf_counter()
+    curve = []
+
+    def on_eval(model, step):
+        r = bit_nll(model, sets, cfg)
+        curve.append({k: v for k, v in r.items() if not k.startswith("_")} | {"step": step})
+        return {k: v for k, v in r.items() if not k.startswith("_")}
+
+    with tempfile.TemporaryDirectory() as d:
+        model, log = train_run(cfg, spec, d, None, resume=False, progress=False, on_eval=on_eval)
+    final = bit_nll(model, sets, cfg)
+    return {"pilot": name, "seed": seed, "variant": spec.variant, "curve": curve, "wall_s": time.perf_counter() - t0,
+            "train_wall_s": log["wall_s"], "objects": {k[9:]: v.tolist() for k, v in final.items() if k.startswith("_")},
+            "final": {k: v for k, v in final.items() if not k.startswith("_")}}
+
+
+def step_phases(preset: str, variant: str = "grid-only", steps: int = 12, device: str = "cpu") -> dict[str, float]:
+    """Median seconds per training step by phase: scene generation, forward (incl. matching and
+    losses), backward + optimiser step; one torch thread on CPU."""
+    import torch
+
+    from hsgprof.adapters.hsgdet_experiments import scene_batch
+    from hsgprof.experiments.config import get_preset
+    from hsgprof.experiments.train import RunSpec, build_run_model
+
+    torch.set_num_threads(1)
+    cfg = get_preset(preset)
+    model = build_run_model(cfg, RunSpec(variant, 0)).to(device).train()
+    opt = torch.optim.AdamW(model.parameters(), lr=cfg.budget.lr)
+    sync = (lambda: torch.cuda.synchronize()) if device.startswith("cuda") else (lambda: None)
+    rows = []
+    for step in range(steps):
+        t0 = time.perf_counter()
+        images, targets, _ = scene_batch(cfg.train_scene, cfg.budget.batch_size, (0, step))
+        images = images.to(device)
+        targets = [{k: v.to(device) for k, v in t.items()} for t in targets]
+        sync()
+        t1 = time.perf_counter()
+        loss = model(images, targets)["loss"]
+        sync()
+        t2 = time.perf_counter()
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        sync()
+        t3 = time.perf_counter()
+        rows.append((t1 - t0, t2 - t1, t3 - t2))
+    a = np.array(rows[2:])                                     # the first steps warm up allocators
+    return {"variant": variant, "data_s": float(np.median(a[:, 0])), "forward_s": float(np.median(a[:, 1])),
+            "backward_step_s": float(np.median(a[:, 2])), "steps_timed": len(a), "device": device,
+            "batch_size": cfg.budget.batch_size, "loadavg": list(os.getloadavg())}
+
+
+def design_fields(preset: str) -> dict[str, Any]:
+    """The grid-only model's fields per dense level on the declared canvas (random weights)."""
+    import torch
+
+    from hsgprof.experiments.config import get_preset
+    from hsgprof.experiments.fields import grid_fields
+
+    torch.set_num_threads(1)
+    cfg = get_preset(preset)
+    return grid_fields(cfg, seed=0)
+
+
+def main(argv: list[str]) -> int:
+    from concurrent.futures import ProcessPoolExecutor
+    import multiprocessing as mp
+
+    from hsgprof.experiments import power as P
+    from hsgprof.results import write_results
+
+    preset = argv[0] if argv else "quick"
+    opts = dict(a.split("=", 1) for a in argv[1:])
+    budget = {"steps": int(opts["steps"]) if "steps" in opts else None,
+              "batch_size": int(opts["batch_size"]) if "batch_size" in opts else None,
+              "lr": float(opts["lr"]) if "lr" in opts else None}
+    seeds = [int(s) for s in opts.get("seeds", "0,1").split(",")]
+    workers = int(opts.get("workers", os.cpu_count() or 1))
+    out = Path(opts.get("out", f"reports/results/pilots/experiments_pilots_{preset}.json"))
+    cfg = pilot_config(preset, **budget)
+    t0 = time.perf_counter()
+    jobs = [(preset, name, s, budget) for s in seeds for name in PILOTS]
+    with ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn")) as pool:
+        fields = pool.submit(design_fields, preset).result()           # first: a fault shows before any run
+        runs = list(pool.map(one_pilot, *zip(*jobs)))
+        phases = [pool.submit(step_phases, preset, v).result() for v in ("grid-only", "hybrid")]
+    wall = time.perf_counter() - t0
+
+    rows = []
+    for r in runs:
+        for c in r["curve"]:
+            for key, v in c.items():
+                if key.startswith("nll_bit_"):
+                    rows.append({"pilot": r["pilot"], "variant": r["variant"], "seed": r["seed"], "step": c["step"],
+                                 "head": key[8:], "nll_bit": v, "final": c["step"] == cfg.budget.steps})
+    df = pd.DataFrame(rows)
+    # Variances from each pilot's primary head (grid-only: dense; hybrid: sparse), final step.
+    comps = []
+    for name in PILOTS:
+        head = "dense" if name == "positive" else "sparse"
+        objs = [pd.DataFrame({"seed": r["seed"], "nll_bit": r["objects"][head]}) for r in runs if r["pilot"] == name]
+        c = P.variance_components(pd.concat(objs), "nll_bit", "seed")
+        comps.append({"pilot": name, "head": head, **c})
+    pool_ = P.pooled(comps)
+    m = int(np.mean([len(r["objects"]["dense"]) for r in runs if "dense" in r["objects"]]))
+    pw = cfg.power
+    table = P.power_table(pool_["sigma_seed"], pool_["sigma_object"], [m, 2 * m, 4 * m], POWER_SEEDS, pw.alpha, pw.power)
+    need = P.seeds_needed(pw.delta, pool_["sigma_seed"], pool_["sigma_object"], m, pw.alpha, pw.power)
+    gate = cfg.gate
+    from hsgprof.adapters.hsgdet_experiments import known_quantities
+
+    floor = known_quantities(cfg.val_scene)["h_bit_given_x"]
+    fin = df[df.final]
+    pos = fin[(fin.pilot == "positive") & (fin["head"] == "dense")].nll_bit.mean()
+    neg = fin[(fin.pilot == "negative") & (fin["head"] == "sparse")].nll_bit.mean()
+    meta = {"preset": preset, "budget": cfg.budget.__dict__, "seeds": seeds, "wall_s": wall,
+            "floor": floor, "ln2": float(np.log(2)),
+            "gate": {"positive_mean": float(pos), "positive_pass": bool(pos <= floor + gate.positive_within),
+                     "negative_mean": float(neg), "negative_pass": bool(abs(neg - np.log(2)) <= gate.negative_within),
+                     **gate.__dict__},
+            "variance_components": comps, "pooled": pool_, "objects_per_run": m,
+            "power": {"delta": pw.delta, "alpha": pw.alpha, "power": pw.power, "seeds_needed": need,
+                      "mdd_at_declared": {str(n): P.mdd(n, pool_["sigma_seed"], pool_["sigma_object"], m, pw.alpha, pw.power)
+                                          for n in (2, 3, 4, 5, 8)},
+                      "table": table.to_dict("records")},
+            "fields": fields, "key_gap": cfg.train_scene.key_gap, "step_phases": phases,
+            "run_wall_s": {f"{r['pilot']}-s{r['seed']}": r["wall_s"] for r in runs}}
+    write_results(out, "experiments.pilots", df, config=cfg.to_dict(), meta=meta,
+                  command="python analyses/experiments_pilots.py " + " ".join(argv))
+    print(df[df.final].to_string())
+    print({k: meta[k] for k in ("gate", "pooled", "objects_per_run")}, meta["power"]["seeds_needed"])
+    print("fields", [(lv["name"], lv["effective_radius"]) for lv in fields["levels"]], "gap", cfg.train_scene.key_gap)
+    print("phases", phases, f"wall {wall:.0f}s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,234 @@
+"""Theory-experiment design (issue 12): scene controls, the key gap against the measured receptive
+field, the validity gate, the power analysis, batch prefetch and bitwise reproducibility."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from hsgdet import build_model
+from hsgdet.data.scenes import HIDDEN_KEY, KEY_COLORS, SceneConfig, generate_scenes, known_quantities, scene_batch
+from hsgprof.experiments import gate as G
+from hsgprof.experiments import power as P
+from hsgprof.experiments.config import Budget, get_preset
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
+
+# ----------------------------------------------------------------------------- scenes and model
+def test_controls_change_only_what_they_declare():
+    cfg = SceneConfig(height=64, width=256, key_gap=112)
+    base = generate_scenes(cfg, 40, 3)
+    hidden = generate_scenes(cfg.replace(show_key=False), 40, 3)
+    plane = generate_scenes(cfg.replace(z_plane=True), 40, 3)
+    for a, h, p in zip(base, hidden, plane):
+        assert torch.equal(a.boxes, h.boxes) and torch.equal(a.labels, h.labels) and a.z == h.z == p.z
+        x1, y1, x2, y2 = a.key_box
+        assert torch.all(a.image[:, y1:y2, x1:x2] == KEY_COLORS[a.z])
+        assert torch.all(h.image[:, y1:y2, x1:x2] == HIDDEN_KEY)                 # the same grey for both z
+        outside = torch.ones(a.image.shape[1:], dtype=torch.bool)
+        outside[y1:y2, x1:x2] = False
+        assert torch.equal(a.image[:, outside], h.image[:, outside])           # nothing else changed
+        assert p.image.shape[0] == 4 and torch.equal(p.image[:3], a.image) and torch.all(p.image[3] == a.z)
+    assert known_quantities(cfg.replace(show_key=False))["h_bit_given_x"] == pytest.approx(math.log(2))
+    assert known_quantities(cfg.replace(z_plane=True))["h_bit_given_x"] == known_quantities(cfg)["h_bit_given_x"]
+    images, _, _ = scene_batch(cfg.replace(z_plane=True), 0, 0)
+    assert images.shape == (0, 4, 64, 256)
+
+
+def test_key_gap_keeps_every_object_away_from_the_key():
+    cfg = SceneConfig(height=64, width=256, key_gap=112)
+    n = 0
+    for s in generate_scenes(cfg, 200, 9):
+        kx1, ky1, kx2, ky2 = s.key_box                                      # xyxy, exclusive ends
+        for x1, y1, x2, y2 in s.boxes.tolist():
+            gap = max(x1 - kx2, kx1 - x2, y1 - ky2, ky1 - y2)                 # empty pixels between them
+            assert gap >= cfg.key_gap
+            n += 1
+    assert n > 300
+    with pytest.raises(ValueError, match="key_gap=300"):
+        SceneConfig(height=64, width=256, key_gap=300)
+
+
+def test_extra_input_planes_change_only_the_stem():
+    a, b = build_model("hsgdet-tiny"), build_model("hsgdet-tiny", extra_input_planes=1)
+    assert b.backbone.stem.conv.in_channels == 4 and a.backbone.stem.conv.in_channels == 3
+    diff = {k for k, v in a.state_dict().items() if v.shape != b.state_dict()[k].shape}
+    assert diff == {"backbone.stem.conv.weight"}
+    b.eval()
+    assert b(torch.rand(1, 4, 64, 64), output_mode="raw")["dense_logits"].shape[-1] == 4
+    with pytest.raises(ValueError, match=r"shape \[B,4,H,W\]"):
+        b(torch.rand(1, 3, 64, 64))
+    with pytest.raises(ValueError, match="extra_input_planes=-1"):
+        build_model("hsgdet-tiny", extra_input_planes=-1)
+
+
+# ----------------------------------------------------------------------------- design vs receptive field
+@pytest.mark.parametrize("preset", ["quick", "full"])
+def test_key_lies_outside_the_grid_only_effective_field(preset):
+    """The declared key gap exceeds the grid-only model's effective radius at every dense level,
+    re-measured here on the preset's canvas with random weights (the design rule)."""
+    from hsgprof.experiments.fields import grid_fields
+
+    cfg = get_preset(preset)
+    doc = grid_fields(cfg, grow=False)
+    assert [lv["name"] for lv in doc["levels"]] == ["P3", "P4", "P5"]
+    assert doc["key_outside_effective_field"], doc["radii"]
+    assert cfg.val_scene.key_gap > max(doc["radii"].values())
+
+
+def test_controls_are_declared_runs_with_their_own_scenes():
+    from hsgprof.experiments.runner import eval_sets, run_specs
+
+    cfg = get_preset("quick")
+    specs = run_specs(cfg)
+    ctl = [s for s in specs if s.is_control]
+    assert {s.tag for s in ctl} == {"control-positive", "control-negative"}
+    assert {s.seed for s in ctl} == set(cfg.seeds)
+    pos = next(s for s in ctl if s.tag == "control-positive")
+    assert pos.variant == "grid-only" and dict(pos.scene) == {"z_plane": True} and dict(pos.overrides) == {
+        "extra_input_planes": 1}
+    small = get_preset("smoke").replace(n_val=4, n_occlusion=2, n_dense_per_bin=1, n_convergence=2)
+    sets = eval_sets(small, pos)
+    assert sets["val"].images().shape[1] == 4
+
+
+# ----------------------------------------------------------------------------- gate
+def _controls(pos: float, neg: float) -> pd.DataFrame:
+    cfg = get_preset("quick")
+    floor = known_quantities(cfg.val_scene)["h_bit_given_x"]
+    rows = []
+    for name, variant, head, values in (("positive", "grid-only", "dense", [pos, pos + 0.01]),
+                                        ("negative", "hybrid", "sparse", [neg, neg - 0.01])):
+        for seed, v in enumerate(values):
+            rows += [{"tag": f"control-{name}", "set": "val", "head": head, "seed": seed, "nll_bit": v}] * 5
+    return G.control_rows(pd.DataFrame(rows), cfg, floor)
+
+
+def test_gate_passes_only_when_both_controls_do():
+    cfg = get_preset("quick")
+    floor = known_quantities(cfg.val_scene)["h_bit_given_x"]
+    ok = G.gate_status(_controls(floor + 0.05, math.log(2)), cfg)
+    assert ok["passed"] and ok["missing"] == []
+    bad_pos = G.gate_status(_controls(floor + 0.2, math.log(2)), cfg)
+    assert not bad_pos["passed"] and "positive control" in bad_pos["missing"][0]
+    bad_neg = G.gate_status(_controls(floor, 0.5), cfg)
+    assert not bad_neg["passed"] and "negative" in bad_neg["missing"][0]
+    assert not G.gate_status(pd.DataFrame(), cfg)["passed"]
+
+
+def test_failed_gate_makes_compared_verdicts_no_power():
+    s = pd.DataFrame([{"measurement": "entropy_difference", "verdict": "supported", "evidence": "e"},
+                      {"measurement": "delta_occlusion", "verdict": "(secondary) refuted", "evidence": "e"},
+                      {"measurement": "gradient_collapse", "verdict": "supported", "evidence": "e"}])
+    failed = G.apply_gate(s, {"passed": False, "text": "gate failed", "missing": ["the positive control"]})
+    assert failed.verdict.tolist() == ["inconclusive", "(secondary) inconclusive", "supported"]
+    assert failed.gate.tolist() == ["failed", "failed", "not required"]
+    assert failed.evidence[0].startswith("no power") and "verdict before the gate: supported" in failed.evidence[0]
+    passed = G.apply_gate(s, {"passed": True, "text": "gate passed", "missing": []})
+    assert passed.verdict.tolist() == s.verdict.tolist() and passed.gate[0] == "passed"
+
+
+# ----------------------------------------------------------------------------- power
+def test_minimum_detectable_difference_formula():
+    from scipy import stats
+
+    k = stats.t.ppf(0.975, 4) + stats.t.ppf(0.8, 4)
+    assert P.mdd(5, 0.03, 0.0, 100) == pytest.approx(k * math.sqrt(2 * 0.03 ** 2 / 5))
+    assert P.mdd(1, 0.03, 0.1, 100) == math.inf
+    assert P.mdd(10, 0.03, 0.5, 100) < P.mdd(5, 0.03, 0.5, 100)
+    n = P.seeds_needed(0.05, 0.03, 0.5, 500)
+    assert P.mdd(n, 0.03, 0.5, 500) <= 0.05 < P.mdd(n - 1, 0.03, 0.5, 500)
+    assert P.objects_needed(0.05, 20, 0.5, 0.5) is None                    # seed noise alone is too big
+    m = P.objects_needed(0.05, 8, 0.01, 0.6)
+    assert P.mdd(8, 0.01, 0.6, m) <= 0.05 < P.mdd(8, 0.01, 0.6, m - 1)
+
+
+def test_variance_components_recover_known_sigmas():
+    rng = np.random.default_rng(0)
+    frames = [pd.DataFrame({"seed": s, "nll_bit": rng.normal(0.4 + rng.normal(0, 0.05), 0.3, 4000)})
+              for s in range(40)]
+    c = P.variance_components(pd.concat(frames))
+    assert c["sigma_object"] == pytest.approx(0.3, rel=0.02)
+    assert c["sigma_seed"] == pytest.approx(0.05, rel=0.3)
+    pooled = P.pooled([c, {**c, "sigma_object": 0.5}])
+    assert pooled["sigma_object"] == 0.5 and pooled["df_seed"] == 78
+
+
+# ----------------------------------------------------------------------------- prefetch and reproducibility
+def test_prefetch_gives_the_same_batches():
+    from hsgprof.experiments.train import Prefetch
+
+    cfg = SceneConfig()
+    on, off = Prefetch(cfg, 3, 7, 2, 6, enabled=True), Prefetch(cfg, 3, 7, 2, 6, enabled=False)
+    try:
+        for step in range(2, 6):
+            (a, ta), (b, tb) = on.get(step), off.get(step)
+            assert torch.equal(a, b) and all(torch.equal(x["boxes"], y["boxes"]) for x, y in zip(ta, tb))
+    finally:
+        on.close()
+
+
+def test_same_run_twice_is_bitwise_identical(tmp_path):
+    """On one machine (same CPU, same torch, one thread) a run is reproducible bit for bit."""
+    from hsgprof.experiments.train import RunSpec, train_run
+
+    cfg = get_preset("smoke").replace(budget=Budget(steps=6, batch_size=2, warmup_steps=2, grad_every=3,
+                                                    eval_every=100, checkpoint_every=100))
+    spec = RunSpec("hybrid", 3)
+    a, la = train_run(cfg, spec, tmp_path / "a", progress=False, resume=False)
+    b, lb = train_run(cfg, spec, tmp_path / "b", progress=False, resume=False)
+    for (k, x), y in zip(a.state_dict().items(), b.state_dict().values()):
+        assert torch.equal(x, y), k
+    assert [r["loss"] for r in la["train"]] == [r["loss"] for r in lb["train"]]
+
+
+def test_claims_read_gpu_experiment_results_first(tmp_path):
+    """A GPU measurement folder's experiments/ wins over the quick results; without one, quick is used."""
+    from hsgprof.claims.measures import MEASURES
+    from hsgprof.report.store import ResultsStore
+    from hsgprof.results import write_results
+
+    def summary(value, folder):
+        row = {"claim": "theorem.entropy", "measurement": "entropy_difference", "value": value, "ci_low": value - 0.01,
+               "ci_high": value + 0.01, "unit": "nats", "verdict": "supported", "evidence": "e", "gate": "passed"}
+        return write_results(folder / "experiments_summary.json", "experiments.summary", [row],
+                             meta={"config_name": folder.name, "gate": {"passed": True}})
+
+    quick = summary(0.1, tmp_path / "quick")
+    gpu_dir = tmp_path / "measurements" / "nvidia-h200-2099-01-01" / "experiments"
+    summary(0.3, gpu_dir)
+    store = ResultsStore()
+    store.add_files([quick])
+    assert MEASURES["entropy_difference"](store).value == pytest.approx(-0.1)       # ledger sign: hybrid − grid
+    store.add_measurements(tmp_path / "measurements")
+    m = MEASURES["entropy_difference"](store)
+    assert m.value == pytest.approx(-0.3) and "experiments" in m.source and "validity gate passed" in m.device
+
+
+def test_declared_presets_rest_on_the_committed_pilots():
+    """The quick budget is the one the pilots passed the gate with; the GPU preset's seeds and
+    validation size detect |Δ| ≥ δ by the pilots' variances (the power plan written into the config)."""
+    from pathlib import Path
+
+    from hsgprof.results import read_results
+
+    quick, full = get_preset("quick"), get_preset("full")
+    root = Path(__file__).resolve().parent.parent
+    assert quick.power.pilot == full.power.pilot
+    doc = read_results(root / quick.power.pilot, "experiments.pilots")
+    meta = doc["meta"]
+    b = meta["budget"]
+    assert (b["steps"], b["batch_size"], b["lr"]) == (quick.budget.steps, quick.budget.batch_size, quick.budget.lr)
+    assert meta["gate"]["positive_pass"] and meta["gate"]["negative_pass"]
+    assert meta["key_gap"] == quick.val_scene.key_gap
+    assert quick.val_scene.key_gap > max(lv["effective_radius"] for lv in meta["fields"]["levels"])
+    sig = meta["pooled"]
+    objects_per_image = meta["objects_per_run"] / (doc["provenance"]["config"]["n_val"] // 2)
+    m_full = int(objects_per_image * full.n_val // 2)
+    pw = full.power
+    assert P.mdd(len(full.seeds), sig["sigma_seed"], sig["sigma_object"], m_full, pw.alpha, pw.power) <= pw.delta
