@@ -363,7 +363,10 @@ def test_without_gpu_latency_claims_say_not_measured_beside_the_cpu_estimate(com
     tmp, written, pages, md = committed_report
     first = _squash("".join(_body(pages)))
     audit = {r["claim"]: r["measured"] for r in read_results(tmp / "in" / "count_seed_audit.json")["rows"]}
-    ratio = audit["HSG-Det at 640²"] / audit["640² premise: 'YOLO-l scale' FLOPs"]
+    comps = read_results(tmp / "in" / "count_hsgdet_components.json")["rows"]
+    total = next(r for r in comps if r["component"] == "Total" and r["mode"] == "native")
+    # the FLOP ratio at the GPU suite's input, 1080×1920 native, to hsgdet-l's family's YOLO-l
+    ratio = total["referee_gemm_flops"] / audit["YOLO-l @1080p by the seed's method"]
     by_id = {v["id"]: v for v in read_results(written["verdicts"], "report.verdicts")["rows"]}
     for cid, estimate in (("latency.near_yolo_l", ratio), ("share.global_time", None)):
         v = by_id[cid]
