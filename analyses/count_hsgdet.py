@@ -28,10 +28,12 @@ if str(REPO) not in sys.path:                      # `python analyses/count_hsgd
     sys.path.insert(0, str(REPO))
 
 from hsgprof.adapters.hsgdet import synthetic_targets  # noqa: E402
-from hsgprof.claims.seed import PUBLISHED, SEED_COMPONENT_PARAMS, SEED_FLOPS  # noqa: E402
+from hsgprof.adapters.hsgdet import primary  # noqa: E402
+from hsgprof.claims.readings import FAMILIES, READINGS  # noqa: E402
+from hsgprof.claims.seed import SEED_COMPONENT_PARAMS, SEED_FLOPS  # noqa: E402
 from hsgprof.components import param_count  # noqa: E402
 from hsgprof.counting import count, count_modes, count_torchvision  # noqa: E402
-from hsgprof.counting.audit import seed_audit  # noqa: E402
+from hsgprof.counting.audit import reference_validation, seed_audit  # noqa: E402
 from hsgprof.counting.figures import components_figure, sweep_figure, training_figure  # noqa: E402
 from hsgprof.counting.sweep import count_step, sweep_config, sweep_inputs  # noqa: E402
 from hsgprof.counting.tables import for_display  # noqa: E402
@@ -39,6 +41,7 @@ from hsgprof.results import atomic_write_text, render_table, write_results  # no
 from hsgprof.targets import load_target, output_loss  # noqa: E402
 
 PRESET = "hsgdet-l"
+YOLO_L = FAMILIES[READINGS[primary()].family]["l"]      # the YOLO-l reference of hsgdet-l's chassis family
 SEED_INPUT = "x".join(map(str, SEED_FLOPS["input_hw"]))
 
 FULL = {
@@ -76,7 +79,7 @@ def component_tables(backends: str) -> tuple[dict[str, Any], pd.DataFrame, pd.Da
     brow = []
     for mode, r in results.items():
         for name, b in r.backends.items():
-            brow.append({"mode": mode, "input": SEED_INPUT, "backend": name, "unit": b.unit, "raw": b.raw, "flops": b.flops,
+            brow.append({"target": PRESET, "mode": mode, "input": SEED_INPUT, "backend": name, "unit": b.unit, "raw": b.raw, "flops": b.flops,
                          "referee_flops": r.flops, "ratio_to_referee": (b.flops / r.flops) if b.flops else None,
                          "device": b.device, "seconds": b.seconds, "skipped": b.skipped_text(),
                          "notes": "; ".join(b.notes), "left_behind_and_restored": "; ".join(b.restored),
@@ -84,14 +87,22 @@ def component_tables(backends: str) -> tuple[dict[str, Any], pd.DataFrame, pd.Da
     return results, comps, ops, pd.DataFrame(brow)
 
 
+COMPARISON_TARGETS = (PRESET, "yolov5l-ref")
+
+
 def backend_comparison(inp: str) -> pd.DataFrame:
-    """Every backend on hsgdet-l at ``inp`` (native): raw figure, unit, normalised FLOPs, what each skipped."""
-    r = count(PRESET, inp, "native", "all")
-    return pd.DataFrame([{"mode": r.mode, "input": inp, "backend": n, "unit": b.unit, "raw": b.raw, "flops": b.flops,
-                          "referee_flops": r.flops, "ratio_to_referee": (b.flops / r.flops) if b.flops else None,
-                          "device": b.device, "seconds": b.seconds, "skipped": b.skipped_text(),
-                          "notes": "; ".join(b.notes), "left_behind_and_restored": "; ".join(b.restored),
-                          "error": b.error} for n, b in r.backends.items()])
+    """Every backend and every optional peer on hsgdet-l and yolov5l-ref at ``inp`` (native): raw figure, unit,
+    normalised FLOPs, what each skipped (a peer that is not installed gives a row with its error)."""
+    rows = []
+    for target in COMPARISON_TARGETS:
+        r = count(target, inp, "native", "all,peers")
+        rows += [{"target": target, "mode": r.mode, "input": inp, "backend": n, "unit": b.unit, "raw": b.raw,
+                  "flops": b.flops, "referee_flops": r.flops,
+                  "ratio_to_referee": (b.flops / r.flops) if b.flops else None,
+                  "device": b.device, "seconds": b.seconds, "skipped": b.skipped_text(),
+                  "notes": "; ".join(b.notes), "left_behind_and_restored": "; ".join(b.restored),
+                  "error": b.error} for n, b in r.backends.items()]
+    return pd.DataFrame(rows)
 
 
 # ------------------------------------------------------------------------------------------ sweeps
@@ -194,7 +205,8 @@ def calibration(cfg: dict[str, Any]) -> pd.DataFrame:
 
 # ------------------------------------------------------------------------------------- validation
 def validation() -> pd.DataFrame:
-    """The referee against published counts: torchvision ``_ops`` (GMACs) and YOLOv8-l (GFLOPs at 640)."""
+    """The referee against published counts: torchvision ``_ops`` (GMACs) and the YOLO references (GFLOPs at 640,
+    parameters)."""
     rows = []
     for name in ("resnet50", "mobilenet_v3_large", "efficientnet_b0", "convnext_tiny", "vit_b_16", "swin_t"):
         res, w, crop = count_torchvision(name)
@@ -202,17 +214,7 @@ def validation() -> pd.DataFrame:
         rows.append({"model": f"torchvision {name}", "input": f"{crop}x{crop}", "published": pub,
                      "published_unit": "MACs (torchvision _ops)", "referee": res.macs,
                      "delta_pct": (res.macs - pub) / pub * 100, "check": res.check["status"]})
-    res = count("yolov8l-ref", "640x640", backends="analytic,thop")
-    pub = PUBLISHED["yolov8l_gflops_640"] * 1e9
-    rows.append({"model": "yolov8l-ref", "input": "640x640", "published": pub,
-                 "published_unit": "FLOPs (2 × thop MACs, BN folded)", "referee": res.flops,
-                 "delta_pct": (res.flops - pub) / pub * 100, "check": res.check["status"],
-                 "thop_unfused_flops": res.backends["thop"].flops})
-    rows.append({"model": "yolov8l-ref params", "input": "-", "published": PUBLISHED["yolov8l_trainable_params"],
-                 "published_unit": "trainable params", "referee": res.params,
-                 "delta_pct": (res.params - PUBLISHED["yolov8l_trainable_params"])
-                 / PUBLISHED["yolov8l_trainable_params"] * 100, "check": "-"})
-    return pd.DataFrame(rows)
+    return pd.concat([pd.DataFrame(rows), reference_validation("analytic,thop")], ignore_index=True)
 
 
 # --------------------------------------------------------------------------------------------- run
@@ -276,10 +278,10 @@ def run(quick: bool = True, out_dir: str | Path = REPO / "reports" / "results", 
     paths["training"] = write_results(out / "count_hsgdet_training.json", "count.training", train, config, meta,
                                       command)
     h640 = count(PRESET, "640x640", backends="analytic")
-    y640 = count("yolov8l-ref", "640x640", backends="analytic")
-    y1080 = count("yolov8l-ref", SEED_INPUT, backends="analytic")
+    y640 = count(YOLO_L, "640x640", backends="analytic")
+    y1080 = count(YOLO_L, SEED_INPUT, backends="analytic")
     if set(results) >= {"native", "padded"}:
-        audit = seed_audit(native, results["padded"], h640, y640, y1080)
+        audit = seed_audit(native, results["padded"], h640, y640, y1080, reference=YOLO_L)
     else:
         audit = pd.DataFrame()
     paths["audit"] = write_results(out / "count_seed_audit.json", "count.seed_audit", audit, config, meta, command)
@@ -310,7 +312,11 @@ def run(quick: bool = True, out_dir: str | Path = REPO / "reports" / "results", 
 
 
 def _meta(results: dict[str, Any]) -> dict[str, Any]:
+    from hsgprof.adapters.hsgdet import config_fingerprint
+
     return {"convention": "FLOPs = 2 x MACs; referee_gemm_flops is the headline",
+            "primary_reading": primary(), "yolo_l_reference": YOLO_L,
+            "config_fingerprint": config_fingerprint(PRESET),
             "global_reasoning": list(hsgdet_global()), "share": {m: r.global_share for m, r in results.items()}}
 
 

@@ -104,5 +104,5 @@ def test_the_docs_synopsis_lists_every_backend_the_cli_accepts():
     section = doc.split("## Command line", 1)[1].split("```", 2)[1]
     listed = re.search(r"\[--backend ([^\]]+)\]", section).group(1)
     names = [n.strip() for n in re.split(r"[,|]", listed) if n.strip()]
-    assert set(names) == {*BACKEND_NAMES, "referee", "all"}
+    assert set(names) == {*BACKEND_NAMES, "referee", "all", "peers"}
     parse_backends(",".join(names))                         # and the CLI accepts every one of them

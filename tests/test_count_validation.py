@@ -34,3 +34,12 @@ def test_yolov8l_reference_matches_the_published_flops_and_params():
     bn = res.referee.frame[res.referee.frame.op.str.contains("batch_norm")]
     bn_elements = bn.other_flops.sum() / 2                     # the referee prices BN at 2 per element
     assert res.backends["thop"].flops == pytest.approx(res.flops + 2 * 4 * bn_elements, rel=1e-3)
+
+
+@pytest.mark.parametrize("preset, published", [("yolov5l-ref", "yolov5l_gflops_640"),
+                                               ("yolov5m-ref", "yolov5m_gflops_640"),
+                                               ("yolov8m-ref", "yolov8m_gflops_640")])
+def test_reference_presets_match_the_published_flops(preset, published):
+    """Referee GEMM FLOPs (2 × MACs of every conv, as thop prices a BN-folded model) at 640×640."""
+    res = count(preset, "640x640", mode="native", backends="analytic")
+    assert res.flops == pytest.approx(PUBLISHED[published] * 1e9, rel=0.01)

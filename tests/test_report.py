@@ -364,8 +364,10 @@ def test_without_gpu_latency_claims_say_not_measured_beside_the_cpu_estimate(com
     tmp, written, pages, md = committed_report
     first = _squash("".join(_body(pages)))
     audit = {r["claim"]: r["measured"] for r in read_results(tmp / "in" / "count_seed_audit.json")["rows"]}
-    ratio = audit["Total FLOPs @1080p (native)"] / (audit["640² premise: 'YOLO-l scale' FLOPs"]
-                                                    * audit["Same ratio, YOLOv8-l reference"])     # at 1080×1920
+    comps = read_results(tmp / "in" / "count_hsgdet_components.json")["rows"]
+    total = next(r for r in comps if r["component"] == "Total" and r["mode"] == "native")
+    # the FLOP ratio at the GPU suite's input, 1080×1920 native, to hsgdet-l's family's YOLO-l
+    ratio = total["referee_gemm_flops"] / audit["YOLO-l @1080p by the seed's method"]
     by_id = {v["id"]: v for v in read_results(written["verdicts"], "report.verdicts")["rows"]}
     for cid, estimate in (("latency.near_yolo_l", ratio), ("share.global_time", None),
                           ("latency.near_yolo_l.compiled", ratio), ("share.global_time.compiled", None)):
@@ -453,19 +455,32 @@ def test_eager_and_compiled_latency_claims_share_their_rule():
 
 
 def _gpu_folder(tmp_path: Path, compiled: bool) -> Path:
-    """A measurement folder: the committed H100 latency file, plus (``compiled``) a compiled run and a profile."""
+    """A measurement folder measured on today's hsgdet-l (config fingerprints in its meta): an eager step, plus
+    (``compiled``) a compiled run and a profile. Provenance from the committed H100 file."""
+    from hsgprof.adapters.hsgdet import config_fingerprint
+    from hsgprof.gpu.latency_steps import REFERENCE
+
     src = sorted((ROOT / "reports" / "measurements").glob("*/latency.json"))[0]
     folder = tmp_path / f"m{int(compiled)}" / "some-gpu-2026-01-01"
     folder.mkdir(parents=True)
     doc = json.loads(src.read_text())
+    doc["meta"] = {**(doc.get("meta") or {}), "reference": REFERENCE,
+                   "config_fingerprints": {t: config_fingerprint(t) for t in ("hsgdet-l", REFERENCE)}}
+    base = {"input": "1x3x1080x1920", "batch": 1, "precision": "fp16-amp", "device": "cuda:0",
+            "memory_format": "contiguous"}
+    doc["rows"] = [
+        {**base, "target": "hsgdet-l", "path": "eager", "step": "latency", "component": f"ratio to {REFERENCE}",
+         "kind": "ratio", "ratio_median_of_rounds": 1.73, "ratio_q1": 1.7, "ratio_q3": 1.76, "n": 30},
+        {**base, "target": "hsgdet-l", "path": "eager", "step": "latency", "component": "end-to-end",
+         "kind": "end_to_end", "median_ms": 37.4, "iqr_ms": 0.5, "n": 30},
+        {**base, "target": "hsgdet-l", "path": "eager", "step": "latency", "component": "global reasoning",
+         "kind": "global_share", "median_ms": 14.0, "time_share": 0.396, "flops_share": 0.0148}]
     if compiled:
-        base = {"input": "1x3x1080x1920", "batch": 1, "precision": "fp16-amp", "device": "cuda:0",
-                "memory_format": "contiguous"}
         doc["rows"] += [
             {**base, "target": "hsgdet-l", "path": "compiled:reduce-overhead", "compile": "reduce-overhead",
              "component": "end-to-end", "kind": "end_to_end", "median_ms": 12.345, "iqr_ms": 0.1, "n": 30},
             {**base, "target": "hsgdet-l", "path": "compiled:reduce-overhead", "compile": "reduce-overhead",
-             "component": "ratio to yolov8l-ref", "kind": "ratio", "ratio_median_of_rounds": 1.111,
+             "component": f"ratio to {REFERENCE}", "kind": "ratio", "ratio_median_of_rounds": 1.111,
              "ratio_q1": 1.1, "ratio_q3": 1.12, "ratio_of_medians": 1.11, "n": 30},
             {**base, "target": "hsgdet-l", "path": "compiled:reduce-overhead,split", "compile": "reduce-overhead",
              "component": "global reasoning", "kind": "global_share", "median_ms": 1.0, "time_share": 0.0432,
@@ -475,7 +490,7 @@ def _gpu_folder(tmp_path: Path, compiled: bool) -> Path:
              "outputs_equal": True, "max_rel_diff": 0.0021, "tolerance": 0.01}]
         # an eager run timed beside a compile, first in the file: the eager verdict must still read the eager step
         doc["rows"].insert(0, {**base, "target": "hsgdet-l", "path": "eager", "compile": "none",
-                               "step": "compiled fp16-amp b1", "component": "ratio to yolov8l-ref", "kind": "ratio",
+                               "step": "compiled fp16-amp b1", "component": f"ratio to {REFERENCE}", "kind": "ratio",
                                "ratio_median_of_rounds": 1.0, "ratio_q1": 1.0, "ratio_q3": 1.0, "n": 30})
         write_results(folder / "profile.json", "profile-cuda", [
             {"target": "matmul", "kind": "peak", "component": "matmul 8192³ float16", "precision": "fp16-amp",
@@ -526,3 +541,14 @@ def test_latency_headline_shows_each_path_once(tmp_path):
     assert labels.count("hsgdet-l fp16-amp b1") == 1 and "hsgdet-l fp16-amp b1 reduce-overhead" in labels
     shares = [t.get_text() for t in drawn.figure.axes[1].get_yticklabels()]
     assert "fp16-amp b1 reduce-overhead" in shares
+
+
+def test_readings_and_fit_sections_read_their_results(committed_report):
+    tmp, written, pages, md = committed_report
+    prim = read_results(tmp / "in" / "readings_primary.json", "readings.primary")
+    assert f"Primary reading: {prim['meta']['primary']}." in md
+    matrix = read_results(tmp / "in" / "readings_matrix.json", "readings.matrix")
+    for h in matrix["meta"]["headlines"]:
+        assert h["summary"] in md, h["claim"]
+    fit = read_results(tmp / "in" / "fit_hsgdet.json", "fit.hsgdet")
+    assert fit["meta"]["summary"]["answer"] in md

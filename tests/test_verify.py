@@ -247,9 +247,12 @@ def test_gpu_claims_read_committed_results_and_say_when_there_are_none(tmp_path)
                "compile": "reduce-overhead", "value": 1.0, "unit": "ratio", "tolerance": 0.25},
               {"id": "time", "kind": "share", "of": "time", "component": "Sparse head", "precision": "fp16-amp",
                "value": 0.05, "unit": "fraction", "tolerance": "max"}]
-    path = _write(tmp_path, {"model": "hsgdet-l", "claims": claims,
+    # the committed rows name "hsgdet-l" as it was before issue 15: the v8 chassis, hsgdet-l-v8 today
+    path = _write(tmp_path, {"model": "hsgdet-l-v8", "claims": claims,
                              "readings": [{"name": "as built"}, {"name": "k512", "overrides": {"num_tokens": 512}}]})
     v = verify(path, gpu).verdicts.set_index(["id", "reading"])
+    today = verify(_write(tmp_path, {"model": "hsgdet-l", "claims": claims[:1]}, "today.yaml"), gpu).verdicts
+    assert today.loc[0, "verdict"] == NOT_MEASURED and "not measured on a GPU" in today.loc[0, "measured"]
     latency = read_results(next(gpu.glob("*/latency.json")), "latency-cuda")["rows"]
     row = next(r for r in latency if r["target"] == "hsgdet-l" and r["component"] == "ratio to yolov8l-ref"
                and r["batch"] == 1 and r["precision"] == "fp16-amp")

@@ -44,6 +44,13 @@ def reference_presets() -> tuple[str, ...]:
     return tuple(p for p in presets() if p.endswith("-ref"))
 
 
+def primary() -> str:
+    """The primary reading's preset (what ``hsgdet-l`` is an alias of; docs/readings.md)."""
+    from hsgdet.config import PRIMARY
+
+    return PRIMARY
+
+
 def build(preset: str, **overrides: Any) -> nn.Module:
     """Build a preset; hsgdet's ValueError becomes the toolkit's one-line error."""
     from hsgdet import build_model
@@ -135,6 +142,44 @@ def check_input(model: nn.Module, shape: tuple[int, ...], dtype: torch.dtype) ->
         model.validate_images(torch.empty(shape, dtype=dtype, device="meta"))
     except ValueError as exc:
         raise HsgprofError(f"the model rejects input {'x'.join(map(str, shape))}: {exc}") from None
+
+
+def chassis_facts(preset: str, **overrides: Any) -> dict[str, Any]:
+    """What a preset's chassis is made of, from its config alone (no model is built).
+
+    ``channels``: output widths of stem, P3, P4, P5 after the width multiplier; ``depths``: CSP depths
+    (stride 4, P3, P4, P5) after the depth multiplier; ``neck_depth``: the PAN blocks' depth.
+    """
+    from hsgdet import get_config
+    from hsgdet.backbone import scaled_channels, scaled_depth
+
+    try:
+        cfg = get_config(preset, **overrides)
+    except ValueError as exc:
+        raise HsgprofError(str(exc)) from None
+    c0, _, c3, c4, c5 = scaled_channels(cfg)
+    return {"channels": (c0, c3, c4, c5), "depths": tuple(scaled_depth(n, cfg) for n in cfg.depths),
+            "neck_depth": max(round(cfg.neck_depth * cfg.depth_mult), 1), "csp_block": cfg.csp_block,
+            "pan": cfg.pan, "dense_head": cfg.dense_head, "stem_kernel": cfg.stem_kernel}
+
+
+def config_fingerprint(preset: str, **overrides: Any) -> str:
+    """A short hash of every config field but the name: equal fingerprints, equal models.
+
+    GPU results record it per target, so a result is never attributed to a preset whose meaning
+    has changed since it was measured (``hsgdet-l`` follows the primary reading).
+    """
+    import hashlib
+    import json
+
+    from hsgdet import get_config
+
+    try:
+        cfg = get_config(preset, **overrides).to_dict()
+    except ValueError as exc:
+        raise HsgprofError(str(exc)) from None
+    cfg.pop("name")
+    return hashlib.sha256(json.dumps(cfg, sort_keys=True, default=list).encode()).hexdigest()[:12]
 
 
 # Receptive fields (``hsgprof rf``): a smaller default input than the seed's, because the exact

@@ -156,8 +156,15 @@ class Measurer:
 
     # ------------------------------------------------------------------ committed GPU results
     def gpu_rows(self, kind: str) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
+        """The GPU rows, each target named by the config it was measured on today: a row measured on an
+        earlier meaning of a preset (hsgdet-l before issue 15) carries that reading's name (hsgdet-l-v8), so
+        it is never attributed to today's hsgdet-l."""
+        from hsgprof.claims.readings import measured_label
+
         doc = self.gpu.gpu.get(kind)
-        return (doc["rows"], doc) if doc else ([], None)
+        if not doc:
+            return [], None
+        return [{**r, "target": measured_label(doc, r["target"])} if "target" in r else r for r in doc["rows"]], doc
 
     def gpu_source(self, doc: dict[str, Any]) -> str:
         return self.gpu.path_of(doc)

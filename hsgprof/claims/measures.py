@@ -2,8 +2,11 @@
 
 Every function takes a :class:`~hsgprof.report.store.ResultsStore` and returns a
 :class:`~hsgprof.claims.rules.Measured` or ``None`` (no results: the claim is "not measured").
-GPU results are used where the claim is about a GPU quantity and they exist; otherwise the
-CPU-side estimate is used and flagged ``estimate=True``.
+GPU results are used where the claim is about a GPU quantity and they exist *for the subject's
+config* (a result measured on another config of the same preset name is never used; see
+:func:`hsgprof.claims.readings.measured_on`); otherwise the CPU-side estimate is used and flagged
+``estimate=True``. The subject is ``store.subject`` (``hsgdet-l`` unless a reading's view says
+otherwise); "YOLO-l" is ``store.yolo_l``, the YOLO-l reference of the subject's family.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ import functools
 import math
 from typing import Any, Callable
 
+from .readings import FAMILIES, READINGS, measured_on
 from .rules import INCONCLUSIVE, REFUTED, SUPPORTED, Measured
 
 MEASURES: dict[str, Callable[[Any], Measured | None]] = {}
@@ -22,6 +26,20 @@ def measure(name: str):
         MEASURES[name] = fn
         return fn
     return register
+
+
+def _subject(store) -> str:
+    return getattr(store, "subject", None) or "hsgdet-l"
+
+
+def _yolo_l(store) -> str:
+    """The YOLO-l reference the subject's "YOLO-l scale" claims compare with (its family's)."""
+    given = getattr(store, "yolo_l", None)
+    if given:
+        return given
+    from hsgprof.adapters.hsgdet import primary
+
+    return FAMILIES[READINGS[primary()].family]["l"]
 
 
 def _rows(store, kind: str, prefer_gpu: bool = False) -> tuple[list[dict], dict | None]:
@@ -85,27 +103,30 @@ def _decoder(store):
 @measure("params_ratio_yolo")
 def _params_ratio(store):
     rows, doc = _rows(store, "count.validation")
-    yolo = _one(rows, model="yolov8l-ref params")
+    ref = _yolo_l(store)
+    yolo = _one(rows, model=f"{ref} params")
     total = _component(store, "Total", "params")
     if yolo is None or total is None:
         return None
-    return _from(store, doc, total.value / yolo["referee"], device="meta device (counted, no compute)",
-                 note=f"hsgdet-l {total.value:,} / yolov8l-ref {int(yolo['referee']):,} parameters")
+    n = yolo.get("model_params") or yolo["referee"]       # both models' parameters as built
+    return _from(store, doc, total.value / n, device="meta device (counted, no compute)",
+                 note=f"{_subject(store)} {total.value:,} / {ref} {int(n):,} parameters")
 
 
 # --------------------------------------------------------------------------- FLOPs
 
 @measure("flops_scaling")
 def _scaling(store):
-    return _audit(store, "Same ratio, YOLOv8-l reference")
+    return _audit(store, "Same ratio, YOLO-l reference")
 
 
 @measure("flops_yolo_640")
 def _yolo640(store):
     rows, doc = _rows(store, "count.validation")
-    r = _one(rows, model="yolov8l-ref", input="640x640")
+    ref = _yolo_l(store)
+    r = _one(rows, model=ref, input="640x640")
     return None if r is None else _from(store, doc, r["referee"], device="meta device (counted, no compute)",
-                                        note=f"published YOLOv8-l: {r['published'] / 1e9:g} GFLOPs")
+                                        note=f"{ref}; published: {r['published'] / 1e9:g} GFLOPs")
 
 
 @measure("flops_backbone")
@@ -142,9 +163,9 @@ def _fl_total(store):
 @measure("global_share_flops")
 def _share_flops(store):
     rows, doc = _rows(store, "count.components")
-    parts = [r for r in rows if r["mode"] == "native" and r["kind"] == "component"
-             and r["component"] in doc["meta"]["global_reasoning"]]
     total = _one(rows, mode="native", component="Total")
+    parts = [r for r in rows if r["mode"] == "native" and r["kind"] == "component" and total is not None
+             and r["input"] == total["input"] and r["component"] in doc["meta"]["global_reasoning"]]
     if not parts or total is None:
         return None
     share = sum(r["referee_gemm_flops"] for r in parts) / total["referee_gemm_flops"]
@@ -190,18 +211,18 @@ def _memory_seed(store, prefix: str) -> tuple[dict | None, dict | None]:
 def _fp16_params(store):
     total = _component(store, "Total", "params")
     return None if total is None else Measured(total.value * 2, total.source, device=total.device,
-                                               note="2 bytes × every parameter of hsgdet-l")
+                                               note=f"2 bytes × every parameter of {_subject(store)}")
 
 
 def _estimate(store, mode: str, precision: str) -> tuple[dict | None, dict | None]:
     rows, doc = _rows(store, "memory.hsgdet.estimates")
-    return _one(rows, target="hsgdet-l", mode=mode, precision=precision, batch=1), doc
+    return _one(rows, target=_subject(store), mode=mode, precision=precision, batch=1), doc
 
 
 def _gpu_memory(store, mode: str, precision: str) -> dict | None:
-    rows, _ = _rows(store, "memory-cuda", prefer_gpu=True)
-    hits = [r for r in rows if r["target"] == "hsgdet-l" and r["mode"] == mode and r["precision"] == precision
-            and r["batch"] == 1]
+    rows, doc = _rows(store, "memory-cuda", prefer_gpu=True)
+    hits = [r for r in rows if measured_on(doc, r["target"], _subject(store)) and r["mode"] == mode
+            and r["precision"] == precision and r["batch"] == 1]
     return max(hits, key=lambda r: r["measured_peak_allocated_bytes"]) if hits else None
 
 
@@ -231,13 +252,13 @@ def _inf_act(store):
 @measure("max_batch_16gb_train")
 def _max_batch(store):
     rows, doc = _rows(store, "max-batch-16gb", prefer_gpu=True)
-    r = _one(rows, target="hsgdet-l", mode="train", precision="fp16-amp")
+    r = _one([x for x in rows if measured_on(doc, x["target"], _subject(store))], mode="train", precision="fp16-amp")
     if r is not None and r.get("measured_max_batch") is not None:
         return _from(store, doc, r["measured_max_batch"],
                      note=f"{r['card']} emulated ({r['usable_GiB']} GiB usable); estimator predicted "
                           f"{r['predicted_max_batch']}")
     rows, doc = _rows(store, "memory.hsgdet.max_batch")
-    r = _one(rows, target="hsgdet-l", mode="train", precision="fp16-amp")
+    r = _one(rows, target=_subject(store), mode="train", precision="fp16-amp")
     return None if r is None else _from(store, doc, r["max_batch"], estimate=True,
                                         device="estimator (not measured on a GPU)",
                                         note=f"{r['card']}, {r['usable_GiB']} GiB usable")
@@ -277,7 +298,8 @@ def _path_rows(rows: list[dict], compiled: bool, split: bool = False, **match: A
 
 def _ratio_measure(store, compiled: bool) -> Measured | None:
     rows, doc = _latency_rows(store)
-    r = _path_rows(rows, compiled, target="hsgdet-l", component="ratio to yolov8l-ref", batch=1, precision="fp16-amp")
+    mine = [x for x in rows if measured_on(doc, x["target"], _subject(store))]
+    r = _path_rows(mine, compiled, component=f"ratio to {_yolo_l(store)}", batch=1, precision="fp16-amp")
     if r is None:
         return _flop_ratio_estimate(store)
     how = f"both {r['path']} (whole graph)" if compiled else "both eager PyTorch"
@@ -287,21 +309,16 @@ def _ratio_measure(store, compiled: bool) -> Measured | None:
 
 
 def _flop_ratio_estimate(store) -> Measured | None:
-    """No GPU latency: the FLOP ratio at the claim's input (1080×1920), shown as a CPU-side estimate, not judged.
-
-    hsgdet-l's count at 1080p over yolov8l-ref's (its count at 640² times its measured 1080p/640² ratio):
-    the quantity ``hsgprof verify`` computes afresh for the same claim.
-    """
-    hsg, doc = _audit_row(store, "Total FLOPs @1080p (native)")
-    yolo640, _ = _audit_row(store, "640² premise: 'YOLO-l scale' FLOPs")
-    scale, _ = _audit_row(store, "Same ratio, YOLOv8-l reference")
-    if hsg is None or yolo640 is None or scale is None:
+    """No GPU latency: the FLOP ratio at the GPU suite's input (1080×1920, native), shown as a CPU-side
+    estimate, not judged."""
+    hsg = _component(store, "Total", "referee_gemm_flops")
+    yolo, doc = _audit_row(store, "YOLO-l @1080p by the seed's method")      # measured: the reference at 1080p
+    if hsg is None or yolo is None or not yolo["measured"]:
         return None
-    yolo = yolo640["measured"] * scale["measured"]
-    return _from(store, doc, hsg["measured"] / yolo, estimate=True, unjudged=NO_GPU,
+    return _from(store, doc, hsg.value / yolo["measured"], estimate=True, unjudged=NO_GPU,
                  device="meta device (counted, no compute)",
-                 note=f"FLOP ratio hsgdet-l / yolov8l-ref at 1x3x1080x1920 ({hsg['measured'] / 1e9:.4g}G / "
-                      f"{yolo / 1e9:.4g}G FLOPs); FLOPs are not latency")
+                 note=f"FLOP ratio {_subject(store)} / {_yolo_l(store)} at 1080×1920 native ({hsg.value / 1e9:.4g}G / "
+                      f"{yolo['measured'] / 1e9:.4g}G FLOPs); FLOPs are not latency")
 
 
 def _audit_row(store, claim: str) -> tuple[dict | None, dict | None]:
@@ -311,8 +328,8 @@ def _audit_row(store, claim: str) -> tuple[dict | None, dict | None]:
 
 def _share_measure(store, compiled: bool) -> Measured | None:
     rows, doc = _latency_rows(store)
-    r = _path_rows(rows, compiled, split=True, target="hsgdet-l", component="global reasoning", batch=1,
-                   precision="fp16-amp")
+    mine = [x for x in rows if measured_on(doc, x["target"], _subject(store))]
+    r = _path_rows(mine, compiled, split=True, component="global reasoning", batch=1, precision="fp16-amp")
     if r is None:
         share = _share_flops(store)
         return None if share is None else Measured(

@@ -31,7 +31,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="native (the input as given), padded (H, W rounded up to a multiple of 32, letterbox) "
                         "or both. Default: both for HSG-Det presets, native otherwise")
     p.add_argument("--backend", default="referee,fcm",
-                   help=f"comma list of {', '.join(BACKEND_NAMES)}, 'referee' or 'all' (default referee,fcm)")
+                   help=f"comma list of {', '.join(BACKEND_NAMES)}, 'referee', 'all' or 'peers' (default referee,fcm)")
     p.add_argument("--by", default="component", help="rows: component (default), module or op (family)")
     p.add_argument("--depth", default="2", help="module depth for --by module (default 2)")
     p.add_argument("--format", default="md", help=f"one of {', '.join(FORMATS)} (default md)")

@@ -14,8 +14,8 @@ import pandas as pd
 import torch
 from torch import nn
 
-from hsgprof.claims.seed import (PUBLISHED, SEED_COMPONENT_PARAMS, SEED_DECODER, SEED_FLOPS, SEED_MEMORY,
-                                 SEED_SHAPES)
+from hsgprof.claims.seed import (PUBLISHED, REFERENCE_GFLOPS_640, SEED_COMPONENT_PARAMS, SEED_DECODER, SEED_FLOPS,
+                                 SEED_MEMORY, SEED_SHAPES)
 from hsgprof.components import param_count
 from hsgprof.counting.api import CountResult
 
@@ -57,8 +57,13 @@ def _row(claim: str, expr: str, seed: float, recomputed: float | None, measured:
 
 
 def seed_audit(native: CountResult, padded: CountResult, hsgdet_640: CountResult, yolo_640: CountResult,
-               yolo_1080: CountResult) -> pd.DataFrame:
-    """The audit table. ``native``/``padded``: hsgdet-l at 1080×1920; the others as named (referee counts)."""
+               yolo_1080: CountResult, reference: str = "yolov8l-ref") -> pd.DataFrame:
+    """The audit table. ``native``/``padded``: hsgdet-l at 1080×1920; the others as named (referee counts).
+
+    ``reference``: the YOLO-l reference preset the seed's "YOLO-l scale" is read as (the reading's
+    family), counted in ``yolo_640`` and ``yolo_1080``; its published GFLOPs come from the seed module.
+    """
+    published = REFERENCE_GFLOPS_640[reference]
     model = native.model
     t = native.table("component").set_index("component")
     tp = padded.table("component").set_index("component")
@@ -107,14 +112,14 @@ def seed_audit(native: CountResult, padded: CountResult, hsgdet_640: CountResult
                      "exact pixel ratio is 5.0625 (1080/640 = 1.6875); measured conv work also rounds feature maps "
                      "up at every stride (540, 270, 135, 68, 34 rows) and the sparse branch (K, N fixed) does not scale",
                      "4"))
-    rows.append(_row("Same ratio, YOLOv8-l reference", "(1920/640)·(1080/640)", SEED_FLOPS["scaling_factor"],
+    rows.append(_row("Same ratio, YOLO-l reference", "(1920/640)·(1080/640)", SEED_FLOPS["scaling_factor"],
                      pixel_ratio, yolo_1080.flops / yolo_640.flops, "ratio",
-                     "a pure grid detector: the ratio differs from the pixel ratio only by the round-up of odd "
-                     "feature-map sizes", "4"))
+                     f"{reference}, a pure grid detector: the ratio differs from the pixel ratio only by the "
+                     "round-up of odd feature-map sizes", "4"))
     rows.append(_row("640² premise: 'YOLO-l scale' FLOPs", "≈ 110 GFLOPs", SEED_FLOPS["reference_gflops_640"] * 1e9,
-                     PUBLISHED["yolov8l_gflops_640"] * 1e9, float(yolo_640.flops), "FLOPs",
-                     f"Ultralytics publishes {PUBLISHED['yolov8l_gflops_640']:g} GFLOPs for YOLOv8-l at 640 "
-                     "(2 × MACs, BN folded); the referee's count of yolov8l-ref is the measured value", "4"))
+                     published * 1e9, float(yolo_640.flops), "FLOPs",
+                     f"Ultralytics publishes {published:g} GFLOPs at 640 for the model {reference} rebuilds "
+                     f"(2 × MACs, BN folded); the referee's count of {reference} is the measured value", "4"))
     rows.append(_row("HSG-Det at 640²", "≈ 110 GFLOPs", SEED_FLOPS["reference_gflops_640"] * 1e9, None,
                      float(hsgdet_640.flops), "FLOPs", "the model as built, at the premise's input size", "4"))
     rows.append(_row("Backbone FLOPs @1080p", "110 × 5.07", SEED_FLOPS["backbone_gflops"] * 1e9,
@@ -122,9 +127,10 @@ def seed_audit(native: CountResult, padded: CountResult, hsgdet_640: CountResult
                      float(t.loc["Backbone", "referee_gemm_flops"]), "FLOPs",
                      "the seed scales a whole YOLO-l detector (backbone + neck + head) and calls it the backbone; "
                      "the measured backbone (stem to P5 + global block) is a different scope", "4"))
-    rows.append(_row("YOLO-l @1080p by the seed's method", "165.2 × 5.0625", SEED_FLOPS["backbone_gflops"] * 1e9,
-                     PUBLISHED["yolov8l_gflops_640"] * 1e9 * pixel_ratio, float(yolo_1080.flops), "FLOPs",
-                     "the seed's method with the published premise; compare the measured reference at 1080p", "4"))
+    rows.append(_row("YOLO-l @1080p by the seed's method", f"{published:g} × 5.0625", SEED_FLOPS["backbone_gflops"] * 1e9,
+                     published * 1e9 * pixel_ratio, float(yolo_1080.flops), "FLOPs",
+                     f"the seed's method with {reference}'s published premise; compare the measured reference at "
+                     "1080p", "4"))
     rest = SEED_FLOPS["total_gflops"] - SEED_FLOPS["backbone_gflops"]
     neck_head = float(t.loc["Neck", "referee_gemm_flops"] + t.loc["Head", "referee_gemm_flops"])
     rows.append(_row("Total FLOPs @1080p (native)", "≈ 570 GFLOPs", SEED_FLOPS["total_gflops"] * 1e9,
@@ -174,3 +180,38 @@ def seed_audit(native: CountResult, padded: CountResult, hsgdet_640: CountResult
                          "final"))
     return pd.DataFrame(rows)
 
+
+
+# Published parameters of each reference preset and how they are compared: YOLOv8's exactly (trainable, its
+# DFL conv is frozen), YOLOv5's BN-folded (what its README table and detect.py print) to the 0.1M published.
+REFERENCE_PARAMS = {"yolov8l-ref": (PUBLISHED["yolov8l_trainable_params"], "trainable params"),
+                    "yolov8m-ref": (PUBLISHED["yolov8m_trainable_params"], "trainable params"),
+                    "yolov5l-ref": (PUBLISHED["yolov5l_params_m"] * 1e6, "params, BN folded (published to 0.1M)"),
+                    "yolov5m-ref": (PUBLISHED["yolov5m_params_m"] * 1e6, "params, BN folded (published to 0.1M)")}
+
+
+def bn_folded_params(model: nn.Module) -> int:
+    """Parameters once every BatchNorm is folded into its bias-free conv (one bias per channel replaces BN's
+    weight and bias): the count Ultralytics prints for a fused model."""
+    return param_count(model) - sum(m.num_features for m in model.modules() if isinstance(m, nn.BatchNorm2d))
+
+
+def reference_validation(backends: str = "analytic") -> pd.DataFrame:
+    """Every reference preset's referee GEMM FLOPs at 640×640 and parameters beside the published figures."""
+    from hsgprof.counting.api import count
+
+    rows = []
+    for ref, gflops in REFERENCE_GFLOPS_640.items():
+        res = count(ref, "640x640", backends=backends)
+        pub = gflops * 1e9
+        row = {"model": ref, "input": "640x640", "published": pub, "published_unit": "FLOPs (2 × thop MACs, BN folded)",
+               "referee": res.flops, "delta_pct": (res.flops - pub) / pub * 100, "check": res.check.get("status", "-")}
+        if "thop" in res.backends:
+            row["thop_unfused_flops"] = res.backends["thop"].flops
+        rows.append(row)
+        published, unit = REFERENCE_PARAMS[ref]
+        measured = bn_folded_params(res.model) if "folded" in unit else res.params
+        rows.append({"model": f"{ref} params", "input": "-", "published": published, "published_unit": unit,
+                     "referee": measured, "delta_pct": (measured - published) / published * 100, "check": "-",
+                     "model_params": res.params})          # every parameter of the model as built (unfolded)
+    return pd.DataFrame(rows)

@@ -7,16 +7,30 @@ FLOPs = 2 × MACs; the referee gives GEMM FLOPs, non-GEMM FLOPs and their sum ("
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import pandas as pd
+from torch import nn
 
 from hsgprof.adapters import hsgdet as hsgdet_adapter
 from hsgprof.claims.seed import SEED_COMPONENT_PARAMS, SEED_FLOPS
 from hsgprof.components import ComponentMap, components_of, params_by_component
 
-if TYPE_CHECKING:  # pragma: no cover
-    from hsgprof.counting.api import CountResult
+
+class Counted(Protocol):
+    """What a table needs of a count (:class:`hsgprof.counting.api.CountResult` has it); tables never import
+    the counting API, so the two modules do not import each other."""
+
+    model: nn.Module
+    components: ComponentMap | None
+    backends: dict[str, Any]
+    seed_columns: bool
+    mode: str
+    input_shape: tuple[int, ...]
+    network_input: tuple[int, ...]
+
+    @property
+    def referee(self) -> Any: ...
 
 OUTSIDE = "(not in a component)"
 
@@ -27,7 +41,7 @@ def seed_flops_by_row() -> dict[str, float]:
             "Token fusion": SEED_FLOPS["token_attention_ops"], "Sparse head": SEED_FLOPS["decoder_ops"]}
 
 
-def component_map(result: "CountResult") -> ComponentMap:
+def component_map(result: Counted) -> ComponentMap:
     """The target's components present in its model, else its top-level children as components."""
     return components_of(result.model, result.components)
 
@@ -43,16 +57,16 @@ def _assign(frame: pd.DataFrame, cmap: ComponentMap) -> pd.Series:
     return frame.module.map(comp) if len(frame) else pd.Series(dtype=object)
 
 
-def _backend_columns(result: "CountResult") -> list[str]:
+def _backend_columns(result: Counted) -> list[str]:
     return [n for n in result.backends if not n.startswith("analytic")]
 
 
-def _label(result: "CountResult") -> dict[str, Any]:
+def _label(result: Counted) -> dict[str, Any]:
     return {"mode": result.mode, "input": "x".join(map(str, result.input_shape)),
             "network_input": "x".join(map(str, result.network_input))}
 
 
-def component_table(result: "CountResult") -> pd.DataFrame:
+def component_table(result: Counted) -> pd.DataFrame:
     """Rows: components, (not in a component), groups, Total. Columns: params vs seed, FLOPs by backend."""
     cmap = component_map(result)
     params = params_by_component(result.model, cmap).set_index("component")
@@ -130,7 +144,7 @@ def _inclusive(frame: pd.DataFrame, columns: list[str], depth: int) -> pd.DataFr
     return pd.DataFrame.from_dict(acc, orient="index")
 
 
-def module_table(result: "CountResult", depth: int = 2) -> pd.DataFrame:
+def module_table(result: Counted, depth: int = 2) -> pd.DataFrame:
     """Modules down to ``depth``: params and every backend's FLOPs summed over each subtree."""
     if depth < 0:
         from hsgprof.errors import HsgprofError
@@ -172,7 +186,7 @@ def _by_module_family(frame: pd.DataFrame, paths: tuple[str, ...]) -> pd.DataFra
     return frame.assign(family=frame.family.where(~inside, "attention"))
 
 
-def op_table(result: "CountResult") -> pd.DataFrame:
+def op_table(result: Counted) -> pd.DataFrame:
     """Rows: (component, op family). The referee's GEMM and other FLOPs with its aten ops, and each backend's figure.
 
     Everything inside an ``nn.MultiheadAttention`` counts as family ``attention`` (projections, both
@@ -207,7 +221,7 @@ def op_table(result: "CountResult") -> pd.DataFrame:
     return df.reset_index(drop=True)
 
 
-def global_share(result: "CountResult") -> dict[str, float]:
+def global_share(result: Counted) -> dict[str, float]:
     """The global-reasoning components' share of the total, GEMM and all FLOPs (HSG-Det's seed claim)."""
     t = component_table(result)
     parts = t[t.component.isin(hsgdet_adapter.GLOBAL_REASONING)]

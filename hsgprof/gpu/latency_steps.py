@@ -13,7 +13,8 @@
                split compile's component clock (the compiled global-reasoning share) -> ``latency.json``
 
 Targets: hsgdet-l, hsgdet-l-grid and every preset whose name ends in ``-ref`` (discovered when the
-suite runs); yolov8l-ref is the reference of every ratio. A compile starts only when the time left
+suite runs); hsgdet-l's "YOLO-l", its family's reference preset (``yolov5l-ref`` while hsgdet-l is
+the v5-chassis reading, docs/readings.md), is the reference of every ratio. A compile starts only when the time left
 covers the longest compile seen so far (``--compile-estimate`` before the first one).
 """
 
@@ -22,7 +23,17 @@ from __future__ import annotations
 import time
 from typing import Any
 
-REFERENCE = "yolov8l-ref"
+
+
+def family_yolo_l() -> str:
+    """hsgdet-l's "YOLO-l": the reference preset of the primary reading's family (docs/readings.md)."""
+    from hsgprof.adapters.hsgdet import primary
+    from hsgprof.claims.readings import FAMILIES, READINGS
+
+    return FAMILIES[READINGS[primary()].family]["l"]
+
+
+REFERENCE = family_yolo_l()
 EAGER_CONFIGS = tuple((p, b) for p in ("fp16-amp", "bf16", "fp32") for b in (1, 8))     # --quick: no bf16
 COMPILED_CONFIGS = (("fp16-amp", 1), ("fp16-amp", 8), ("bf16", 1), ("bf16", 8))          # --quick: the first two
 PROFILE_CONFIG = ("fp16-amp", 1)

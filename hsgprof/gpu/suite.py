@@ -162,8 +162,13 @@ class Suite:
         return min(CAPS.get(step.section, float("inf")), max(self.remaining() - keep, 0.0))
 
     def write(self, kind: str) -> None:
+        from hsgprof.adapters.hsgdet import config_fingerprint, presets
+
         name, result_kind = FILES[kind]
-        write_results(self.out / name, result_kind, self.rows[kind], config=self.config, meta=self.meta[kind],
+        # which config each preset name meant when measured (hsgdet-l follows the primary reading)
+        names = sorted({r["target"] for r in self.rows[kind] if r.get("target") in presets()})
+        meta = {**self.meta[kind], "config_fingerprints": {t: config_fingerprint(t) for t in names}}
+        write_results(self.out / name, result_kind, self.rows[kind], config=self.config, meta=meta,
                       command=self.command)
 
     def add_rows(self, kind: str, rows: Any, defaults: dict[str, Any] | None = None) -> None:

@@ -139,7 +139,8 @@ def counting_section(store) -> list[Block]:
     backends = store.get("count.backends")
     if backends is not None:
         b = pd.DataFrame(backends["rows"])
-        keep = [c for c in ("mode", "input", "backend", "unit", "raw", "flops", "device", "skipped") if c in b]
+        keep = [c for c in ("target", "mode", "input", "backend", "unit", "raw", "flops", "ratio_to_referee", "device",
+                            "skipped") if c in b]
         out += [Heading("What each counter counts", 2), Table(b[keep], "Raw figure in each counter's own unit, "
                                                                 "normalised FLOPs, and what it skipped")]
     validation = store.get("count.validation")
@@ -181,6 +182,87 @@ def _count_figure_input(store, name: str) -> str:
     return ("input " + ", ".join(seen)) if seen else "input not recorded in its results"
 
 
+def readings_section(store) -> list[Block]:
+    """The primary-reading rule and its scores, each reading's size, and the readings × claims matrix."""
+    out: list[Block] = [PageBreak(), Heading("Readings of the seed: the verdicts under every chassis")]
+    prim = store.get("readings.primary")
+    if prim is None:
+        return out + [_missing("readings", "python analyses/readings.py")]
+    p = pd.DataFrame(prim["rows"])
+    out.append(Paragraph(
+        "The seed fixes the channel plan, K, N, d_model and the decoder depth and leaves the chassis open (CSP "
+        "block and depths, stem, PAN, dense head). Each reading is one chassis carrying the seed's plan "
+        "(docs/readings.md). The primary reading, which hsgdet-l is an alias of, is chosen by a rule declared "
+        f"in hsgprof/claims/readings.py before any verdict under it was computed: {prim['meta'].get('rule', '')} "
+        f"Primary reading: {prim['meta'].get('primary')}. " + _provenance_line(prim, store.path_of(prim))))
+    scores = pd.DataFrame({
+        "reading": p["reading"], "chassis reference": p["reference"],
+        "its widths (stem, P3, P4, P5)": p["reference_channels"].map(lambda c: "/".join(map(str, c))),
+        "grid-only GFLOPs @640": scaled(p["grid_flops_640"], 1e9, 1),
+        "depths": p["depths_match"],
+        **{k.removeprefix("score_"): p[k].map(lambda v: num(v, 2)) for k in p.columns if k.startswith("score_")},
+        "total": p["total"].map(lambda v: num(v, 2)), "primary": p["primary"].map({True: "yes", False: ""})})
+    out.append(Table(scores, "Premise scores (0 to 1 each, equal weights; GEMM FLOPs = 2 × MACs, referee on the "
+                             "meta device, grid-only variant at 640×640)"))
+    comps = store.get("readings.components")
+    if comps is not None:
+        c = pd.DataFrame(comps["rows"])
+        tot = c[c["component"] == "Total"]
+        size = tot.pivot_table(index="reading", columns=["input", "mode"], values="referee_gemm_flops",
+                               aggfunc="first", sort=False)
+        params = tot.groupby("reading", sort=False)["params"].first()
+        t = pd.DataFrame({"reading": params.index, "params [M]": scaled(params, 1e6).values})
+        for (inp, mode) in size.columns:
+            t[f"GFLOPs {inp} {mode}"] = scaled(size[(inp, mode)], 1e9, 1).reindex(params.index).values
+        out.append(Table(t, "Each reading, hybrid variant: parameters and GEMM GFLOPs (2 × MACs; referee, meta "
+                            "device; network input 1088 rows in padded mode)"))
+    from hsgprof.claims.matrix import headlines, readings_matrix
+
+    m = readings_matrix(store)
+    h = headlines(m)
+    out += [Heading("Each claim under every reading", 2),
+            Table(h[["claim", "claimed", "summary", "primary_verdict"]],
+                  "Every parameter, FLOP and memory claim judged under every reading by the ledger's own measures and "
+                  "rules (memory from the estimator: estimates; GPU results only where measured on that reading's "
+                  "config)", (1.6, 1.6, 5.0, 1.2))]
+    out += _figures(store, ["readings_matrix"],
+                    lambda name: "Readings × claims (verdict colour, measured value; 1080×1920 native unless the "
+                                 "claim says otherwise; counts on the meta device, memory from the estimator)")
+    return out
+
+
+def fit_section(store) -> list[Block]:
+    """The budget fit's answer, the closest configurations and the Pareto figure."""
+    out: list[Block] = [Heading("Budget fit: does any configuration meet both budgets?", 2)]
+    doc = store.get("fit.hsgdet")
+    if doc is None:
+        return out + [_missing("budget fit", "python analyses/fit_hsgdet.py")]
+    s, st = doc["meta"]["summary"], doc["meta"].get("search", {})
+    out.append(Paragraph(
+        f"Answer: {s['answer']}. Budgets: {s['params_budget'] / 1e6:g}M parameters and "
+        f"{s['flops_budget'] / 1e9:g} GFLOPs at 1080×1920 (native, GEMM FLOPs = 2 × MACs, referee on the meta "
+        f"device), each within ±{s['tolerance']:.0%}. {st.get('configurations')} configurations of the open choices "
+        f"(docs/fit.md) in {st.get('seconds')} s; components counted {st.get('components_counted')}, recalled "
+        f"from the cache {st.get('components_recalled')}. " + _provenance_line(doc, store.path_of(doc))))
+    parts = [("seed_plan_anchor_free", "seed channel plan, anchor-free head"),
+             ("seed_plan_any_head", "seed channel plan, any head"),
+             ("free_plan_anchor_free", "channel plan free, anchor-free head"), ("free_plan_any_head", "free, any head")]
+    counts = pd.DataFrame([{"search": label, "configurations": s[k]["configurations"], "meet params": s[k]["meet_params"],
+                            "meet FLOPs": s[k]["meet_flops"], "meet both": s[k]["meet_both"]} for k, label in parts])
+    out.append(Table(counts, "How many configurations meet each budget (±5%; 1080×1920 native)"))
+    close = pd.DataFrame(s["free_plan_any_head"]["closest"])
+    if len(close):
+        close["params [M]"] = scaled(close.pop("params"), 1e6, 2)
+        close["GFLOPs"] = scaled(close.pop("flops"), 1e9, 1)
+        for c in ("params_dev", "flops_dev", "distance"):
+            close[c] = close[c].map(lambda v: num(100 * v, 1))
+        out.append(Table(close, "The closest configurations (distance = the larger relative deviation, %; "
+                                "1080×1920 native)"))
+    return out + _figures(store, ["fit_pareto"], lambda name: "Parameters against GEMM GFLOPs at 1080×1920 (native; "
+                                                                "FLOPs = 2 × MACs): every configuration, the Pareto "
+                                                                "front, the seed's ±5% box and every reading")
+
+
 def memory_section(store) -> list[Block]:
     out: list[Block] = [PageBreak(), Heading("Memory")]
     est = store.get("memory.hsgdet.estimates")
@@ -201,18 +283,19 @@ def memory_section(store) -> list[Block]:
     if gpu is None:
         out.append(Paragraph("GPU: not measured on a GPU. The figures above are CPU-side estimates."))
     else:
-        g = pd.DataFrame(gpu["rows"])
+        g = _measured_targets(gpu, pd.DataFrame(gpu["rows"]))
         cols = [c for c in ("target", "mode", "precision", "batch", "phase", "measured_peak_allocated_MiB",
                             "predicted_peak_allocated_MiB", "allocated_ratio", "measured_peak_reserved_MiB",
                             "predicted_peak_reserved_MiB", "status") if c in g]
-        out += [Heading("Measured on a GPU", 2), Paragraph(_provenance_line(gpu, store.path_of(gpu))),
+        out += [Heading("Measured on a GPU", 2),
+                Paragraph(GPU_NAMES + _subject_note(store, gpu) + " " + _provenance_line(gpu, store.path_of(gpu))),
                 Table(_mib(g[cols]), "CUDA max_memory_allocated / max_memory_reserved per phase vs the estimator "
                                      f"(MiB; input {_inputs(gpu)}; {_device_name(gpu)})")]
     mb_gpu = store.get("max-batch-16gb", prefer_gpu=True)
     mb_est = store.get("memory.hsgdet.max_batch")
     out.append(Heading("The 16 GB question", 2))
     if mb_gpu is not None:
-        m = pd.DataFrame(mb_gpu["rows"])
+        m = _measured_targets(mb_gpu, pd.DataFrame(mb_gpu["rows"]))
         cols = [c for c in ("target", "mode", "precision", "input_hw", "card", "usable_GiB", "measured_max_batch",
                             "predicted_max_batch", "measured_trial_batches") if c in m]
         out += [Paragraph(_provenance_line(mb_gpu, store.path_of(mb_gpu))),
@@ -228,6 +311,32 @@ def memory_section(store) -> list[Block]:
         out.append(Table(m[cols], "Largest batch predicted by the estimator without a GPU (estimate; input per "
                                   f"row; computed on {_device_name(mb_est)})"))
     return out
+
+
+def _measured_targets(doc: dict[str, Any], df: pd.DataFrame) -> pd.DataFrame:
+    """GPU rows with each target named by the config it was measured on (``hsgdet-l`` measured before it
+    became the primary reading's alias shows as ``hsgdet-l-v8``; docs/readings.md)."""
+    from hsgprof.claims.readings import measured_label
+
+    if "target" not in df:
+        return df
+    return df.assign(target=df["target"].map(lambda t: measured_label(doc, t)))
+
+
+def _subject_note(store, doc: dict[str, Any]) -> str:
+    """A sentence when none of a GPU file's rows was measured on the subject's config (else empty)."""
+    from hsgprof.claims.readings import measured_on
+
+    subject = getattr(store, "subject", "hsgdet-l")
+    if any(measured_on(doc, r.get("target", ""), subject) for r in doc["rows"]):
+        return ""
+    return (f" {subject} as it is defined today was not measured on a GPU: no row below is its config, and its "
+            "claims use the CPU-side estimates.")
+
+
+GPU_NAMES = ("GPU results name the model config they were measured on: a result whose preset has changed "
+             "meaning since (hsgdet-l follows the primary reading) is shown under the reading it was measured "
+             "on and is never used for today's preset.")
 
 
 def _mib(df: pd.DataFrame) -> pd.DataFrame:
@@ -293,7 +402,7 @@ def latency_section(store) -> list[Block]:
                              "from them):"))
         return out + [Table(_latency_verdicts(store), "Latency claims, eager and compiled: not measured on a GPU; "
                                                       "CPU-side estimate (FLOPs)", (1.3, 1.8, 1.8, 1.0, 4.0, 1.4))]
-    df = pd.DataFrame(lat["rows"])
+    df = _measured_targets(lat, pd.DataFrame(lat["rows"]))
     for col, default in (("path", "eager"), ("memory_format", "contiguous")):
         df[col] = df[col].fillna(default) if col in df else default
     where = f"input {_inputs(lat)}; {_device_name(lat)}"
@@ -301,7 +410,8 @@ def latency_section(store) -> list[Block]:
     caveat = (f" Caveat recorded by the suite: {busy} CPU estimator job(s) were still running on the host when "
               "timing began; batch-1 timings are launch-bound and may be perturbed." if busy else "")
     compiled = df["path"].str.startswith("compiled").any()
-    out += [Paragraph("Medians and inter-quartile ranges over repeated runs after warm-up, CUDA events, "
+    reference = (lat.get("meta") or {}).get("reference", "the reference")
+    out += [Paragraph(GPU_NAMES + _subject_note(store, lat) + " Medians and inter-quartile ranges over repeated runs after warm-up, CUDA events, "
                       f"models timed side by side in interleaved rounds; input {_inputs(lat)} (batch as "
                       "shown), network without post-processing." + caveat + " "
                       + (PATHS_NOTE + " " if compiled else "No compiled run is in this file: the compiled "
@@ -314,8 +424,8 @@ def latency_section(store) -> list[Block]:
             Table(_formatted(df[df["kind"].isin(["ratio", "vs_eager"])],
                              ("step", "target", "path", "memory_format", "precision", "batch", "component",
                               "ratio_median_of_rounds", "ratio_q1", "ratio_q3")),
-                  "Latency ratios measured in the same run (median of per-round ratios, IQR): to yolov8l-ref on the "
-                  f"same path, and to the same target's eager run ({where})"),
+                  "Latency ratios measured in the same run (median of per-round ratios, IQR): to "
+                  f"{reference} on the same path, and to the same target's eager run ({where})"),
             Table(_formatted(df[df["kind"] == "global_share"],
                              ("target", "path", "precision", "batch", "median_ms", "time_share", "flops_share")),
                   "Global reasoning (global block, token extractor, token fusion, sparse head): share of time beside "

@@ -60,6 +60,17 @@ def _counting_smoke(out: Path, profile: str) -> list[Path]:
     return _analysis("count_hsgdet.py").component_results(out)
 
 
+def _readings(out: Path, profile: str) -> list[Path]:
+    """Every reading: premise scores, counts, memory estimates and the 16 GB max batch, the matrix."""
+    return list(_analysis("readings.py").run(out, quick=False).values())
+
+
+def _fit(out: Path, profile: str) -> list[Path]:
+    """The budget fit over the default space (the full space is hours on 2 cores: run it by hand)."""
+    paths = _analysis("fit_hsgdet.py").run(out, "default", command=f"hsgprof report ({profile}): budget fit")
+    return [p for k, p in paths.items() if k != "summary"]
+
+
 def _memory(out: Path, profile: str) -> list[Path]:
     return _analysis("memory_hsgdet.py").run(out, profile)
 
@@ -106,6 +117,9 @@ STAGES: tuple[Stage, ...] = (
     Stage("model", _model, "feature-map shapes at 1080×1920"),
     Stage("counting", _counting, "FLOPs and parameters per component, sweeps, seed audit", ("quick", "full")),
     Stage("counting-smoke", _counting_smoke, "per-component FLOPs and parameters", ("smoke",)),
+    Stage("readings", _readings, "every reading of the seed: primary-reading rule, counts, memory, matrix",
+          ("quick", "full")),
+    Stage("fit", _fit, "budget fit over the seed's open choices", ("quick", "full")),
     Stage("memory", _memory, "memory estimates and 16 GB max batch", ("quick", "full")),
     Stage("info", _info, "MI estimators validated on known ground truth", ("quick", "full")),
     Stage("experiments", _experiments, "theory experiments (3 variants × seeds; the long stage)", ("quick", "full"),

@@ -33,6 +33,8 @@ class ResultsStore:
     results_dir: Path | None = None                           # the CPU-side results folder (figures/)
     files: set[Path] | None = None                            # the CPU-side files allowed; None: all
     gpu_folders: list[Path] = field(default_factory=list)     # the GPU measurement folders read
+    subject: str = "hsgdet-l"                                 # the preset the claims are judged on
+    yolo_l: str | None = None                                 # its YOLO-l reference (None: its family's)
 
     def get(self, kind: str, prefer_gpu: bool = False) -> dict[str, Any] | None:
         if prefer_gpu and kind in self.gpu:

@@ -65,7 +65,8 @@ class Backbone(nn.Module):
         c0, c1, c3, c4, c5 = scaled_channels(cfg)
         n2, n3, n4, n5 = (scaled_depth(n, cfg) for n in cfg.depths)
         block = cfg.csp_block
-        self.stem = ConvBNAct(cfg.in_channels, c0, 3, 2)                      # stride 2
+        k = cfg.stem_kernel                                                    # 3 (v8) or 6 (v5, pad 2)
+        self.stem = ConvBNAct(cfg.in_channels, c0, k, 2, p=(k - 1) // 2)       # stride 2
         self.p3 = nn.Sequential(OrderedDict(stride4=csp_stage(c0, c1, n2, block),
                                             stride8=csp_stage(c1, c3, n3, block)))
         self.p4 = csp_stage(c3, c4, n4, block)                                 # stride 16
@@ -75,11 +76,16 @@ class Backbone(nn.Module):
                                          cfg.global_layers) if cfg.variant != "grid-only" else None)
         self.out_channels = {"p3": c3, "p4": c4, "p5": c5}
 
-    def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
-        x = self.stem(x)            # (B, 64, H/2, W/2)
-        p3 = self.p3(x)             # (B, 256, H/8, W/8)
-        p4 = self.p4(p3)            # (B, 512, H/16, W/16)
-        p5 = self.p5(p4)            # (B, 1024, H/32, W/32)
+    def forward(self, x: torch.Tensor, call=None) -> dict[str, torch.Tensor]:
+        call = call or _direct      # ``call(module, *args)``: how each stage runs (profilers may cache)
+        x = call(self.stem, x)      # (B, 64, H/2, W/2)
+        p3 = call(self.p3, x)       # (B, 256, H/8, W/8)
+        p4 = call(self.p4, p3)      # (B, 512, H/16, W/16)
+        p5 = call(self.p5, p4)      # (B, 1024, H/32, W/32)
         if self.global_block is not None:
-            p5 = self.global_block(p5)
+            p5 = call(self.global_block, p5)
         return {"p3": p3, "p4": p4, "p5": p5}
+
+
+def _direct(module: nn.Module, *args):
+    return module(*args)

@@ -15,6 +15,8 @@ from typing import Any
 VARIANTS = ("hybrid", "grid-only", "sparse-only")
 INPUT_MODES = ("native", "padded")
 OUTPUT_MODES = ("nms_free", "nms", "fused")
+PANS = ("v8", "v5")
+DENSE_HEADS = ("decoupled", "anchor")
 SCALES = ("p3", "p4", "p5")
 STRIDES = {"p3": 8, "p4": 16, "p5": 32}
 
@@ -33,6 +35,8 @@ class HSGDetConfig:
     # CSP depths per stage (stride 4, P3, P4, P5): YOLOv8-l's C2f plan (3, 6, 6, 3).
     depths: tuple[int, int, int, int] = (3, 6, 6, 3)
     csp_block: str = "c2f"                     # "c2f" (YOLOv8) or "c3" (YOLOv5)
+    # Stem kernel: 3 (YOLOv8's 3×3 stride-2 conv) or 6 (YOLOv5 v6+'s 6×6 stride-2 conv, padding 2).
+    stem_kernel: int = 3
     width_mult: float = 1.0                    # scales every conv width (YOLO rule, multiple of 8)
     # Input planes beyond RGB (default none). The theory experiments' positive control feeds one
     # extra plane that holds the scene latent z everywhere, so a purely local model can read it;
@@ -48,8 +52,10 @@ class HSGDetConfig:
     global_ffn: int = 1024
     global_layers: int = 1
 
-    # Neck: YOLOv8 PAN (C2f, no shortcut) with depth 3 (l-scale).
+    # Neck: YOLOv8 PAN (C2f, no shortcut) with depth 3 (l-scale). ``pan="v5"`` is YOLOv5 v6+'s PAN
+    # instead: a 1×1 lateral conv before each upsample and C3 blocks without shortcut.
     neck_depth: int = 3
+    pan: str = "v8"
     # Sparse tokens: the diagram feeds only P5 to the extractor (B4 -> N2); that is the default.
     token_scales: tuple[str, ...] = ("p5",)
     num_tokens: int = 256                      # K, per scale ("Top-K per scale")
@@ -65,7 +71,12 @@ class HSGDetConfig:
     decoder_ffn: int = 1024                    # DETR/RT-DETR use 2048/1024; the seed counts none
     dropout: float = 0.0
 
-    # Dense head: YOLOv8 decoupled anchor-free head with DFL box distributions.
+    # Dense head: "decoupled" is YOLOv8's decoupled anchor-free head with DFL box distributions
+    # (the seed's "Dense Grid Head, Anchor-free"); "anchor" is YOLOv5's anchor-based Detect (one
+    # 1×1 conv per level, 3 anchors × (5 + classes) outputs), for the published YOLOv5 references:
+    # it has a forward and an NMS output, and no training loss here. On an HSG-Det reading it
+    # contradicts the seed's "Anchor-free" (the budget fit still counts it, and says so).
+    dense_head: str = "decoupled"
     reg_max: int = 16
 
     # Input handling (DESIGN.md): "native" keeps 1080 and the neck resizes by one row where
@@ -103,6 +114,10 @@ class HSGDetConfig:
         _check_choice("input_mode", self.input_mode, INPUT_MODES)
         _check_choice("output_mode", self.output_mode, OUTPUT_MODES)
         _check_choice("csp_block", self.csp_block, ("c2f", "c3"))
+        _check_choice("pan", self.pan, PANS)
+        _check_choice("dense_head", self.dense_head, DENSE_HEADS)
+        if self.stem_kernel not in (3, 6):
+            raise ValueError(f"stem_kernel={self.stem_kernel!r} is not accepted; choose 3 (YOLOv8) or 6 (YOLOv5)")
         if not self.token_scales or any(s not in SCALES for s in self.token_scales) \
                 or len(set(self.token_scales)) != len(self.token_scales):
             raise ValueError(f"token_scales={self.token_scales!r} is not accepted; "
@@ -142,16 +157,44 @@ def _check_choice(key: str, value: Any, accepted: tuple[str, ...]) -> None:
         raise ValueError(f"{key}={value!r} is not accepted; choose one of {', '.join(accepted)}")
 
 
+# The chassis HSG-Det can be read onto (issue 15). Every reading keeps the seed's channel plan
+# (64 → 256/512/1024), K, N, d_model and decoder depth; they differ in what the seed leaves open.
+YOLOV5 = {"stem_kernel": 6, "csp_block": "c3", "depths": (3, 6, 9, 3), "pan": "v5"}   # yolov5l.yaml (v6.0+)
+M_DEPTH = 0.67                # YOLOv5-m and YOLOv8-m's depth_multiple: 3/6/9 -> 2/4/6, neck 3 -> 2
+CHASSIS: dict[str, dict[str, Any]] = {
+    # YOLOv8-l's stem, C2f depths 3/6/6/3, PAN (C2f, depth 3) and decoupled head, P5 widened to 1024.
+    "hsgdet-l-v8": {},
+    # YOLOv5-l's 6×6 stem, C3 depths 3/6/9/3, SPPF and C3 PAN with its lateral convs; its widths
+    # are the seed's plan exactly; the dense head is the anchor-free one the seed's diagram names.
+    "hsgdet-l-v5": dict(YOLOV5),
+    # "CSP blocks (similar scale to YOLO-m size)": the seed's channel plan with YOLO-m's depths.
+    "hsgdet-m-v8": {"depth_mult": M_DEPTH},
+    "hsgdet-m-v5": {**YOLOV5, "depth_mult": M_DEPTH},
+}
+# The primary reading: the chassis the declared rule of hsgprof/claims/readings.py picks
+# (see docs/readings.md); ``hsgdet-l`` and its variants are aliases of it.
+PRIMARY = "hsgdet-l-v5"
+
 PRESETS: dict[str, dict[str, Any]] = {
-    # The seed's model.
-    "hsgdet-l": {},
-    "hsgdet-l-grid": {"variant": "grid-only"},
-    "hsgdet-l-sparse": {"variant": "sparse-only"},
-    "hsgdet-l-ms": {"token_scales": ("p3", "p4", "p5")},
-    # YOLOv8-l rebuilt from its published description (C2f 3/6/6/3, widths 64..512 because
-    # YOLOv8 caps channels at 512 for l, SPPF, PAN, DFL head, 80 classes): the grid-only
-    # path of this code with YOLOv8-l's widths, so "near YOLO-l" compares like with like.
+    # The seed's model on the primary reading, and its variants.
+    "hsgdet-l": dict(CHASSIS[PRIMARY]),
+    "hsgdet-l-grid": {**CHASSIS[PRIMARY], "variant": "grid-only"},
+    "hsgdet-l-sparse": {**CHASSIS[PRIMARY], "variant": "sparse-only"},
+    "hsgdet-l-ms": {**CHASSIS[PRIMARY], "token_scales": ("p3", "p4", "p5")},
+    # HSG-Det on each chassis (every variant works on each: add variant=grid-only or sparse-only).
+    **{name: dict(over) for name, over in CHASSIS.items()},
+    # Published detectors rebuilt from their model files, grid-only, validated against their
+    # published parameters and FLOPs at 640 (tests/test_model_reference.py, hsgprof/claims/seed.py).
+    # YOLOv8-l (C2f 3/6/6/3, widths 64..512 because YOLOv8 caps channels at 512 for l, SPPF, PAN,
+    # DFL head, 80 classes): the grid-only path with YOLOv8-l's widths.
     "yolov8l-ref": {"variant": "grid-only", "channels": (64, 128, 256, 512, 512)},
+    # YOLOv8-m: width 0.75 with channels capped at 768 (so P5 = 576), depth 0.67.
+    "yolov8m-ref": {"variant": "grid-only", "channels": (48, 96, 192, 384, 576), "depth_mult": M_DEPTH},
+    # YOLOv5-l v6+ (yolov5l.yaml): 6×6 stem, C3 3/6/9/3, SPPF, C3 PAN, anchor-based Detect (3 anchors/level).
+    "yolov5l-ref": {**YOLOV5, "variant": "grid-only", "dense_head": "anchor"},
+    # YOLOv5-m: yolov5l-ref with width 0.75, depth 0.67 (yolov5m.yaml).
+    "yolov5m-ref": {**YOLOV5, "variant": "grid-only", "dense_head": "anchor", "width_mult": 0.75,
+                    "depth_mult": M_DEPTH},
     # A CPU-sized model for the theory experiments and tests (same code path, narrow and shallow).
     "hsgdet-tiny": {"width_mult": 0.125, "depth_mult": 0.34, "num_classes": 4, "global_dim": 32,
                     "global_heads": 2, "global_ffn": 64, "d_model": 32, "fusion_heads": 2,

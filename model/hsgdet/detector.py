@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .backbone import Backbone
+from .backbone import Backbone, _direct
 from .config import HSGDetConfig, get_config
 from .heads import Head
 from .loss import HSGDetLoss
@@ -128,16 +128,22 @@ class HSGDet(nn.Module):
                                  f"labels must be in [0, {self.cfg.num_classes})")
 
     # ----------------------------------------------------------------------------- forward
-    def forward_raw(self, x: torch.Tensor) -> dict[str, Any]:
-        """Network only: x (B, 3, H, W) already preprocessed -> raw branch outputs."""
-        feats = self.backbone(x)                       # p3 (B,256,H/8,W/8) … p5 (B,1024,H/32,W/32)
+    def forward_raw(self, x: torch.Tensor, call=None) -> dict[str, Any]:
+        """Network only: x (B, 3, H, W) already preprocessed -> raw branch outputs.
+
+        ``call(module, *args)`` runs each of the seed's components (stem, P3, P4, P5, global block, PAN,
+        dense head, token extractor, token fusion, sparse head); default: directly. A profiler can pass
+        one that counts or caches component by component.
+        """
+        call = call or _direct
+        feats = self.backbone(x, call)                 # p3 (B,256,H/8,W/8) … p5 (B,1024,H/32,W/32)
         raw: dict[str, Any] = {}
         if self.neck.pan is not None:
-            raw["dense"] = self.head.dense(self.neck.pan(feats))
+            raw["dense"] = call(self.head.dense, call(self.neck.pan, feats))
         if self.neck.token_extractor is not None:
-            tokens = self.neck.token_extractor(feats)  # memory (B, S*K, d)
+            tokens = call(self.neck.token_extractor, feats)  # memory (B, S*K, d)
             raw["tokens"] = tokens
-            raw["sparse"] = self.head.sparse(self.neck.token_fusion(tokens.memory))
+            raw["sparse"] = call(self.head.sparse, call(self.neck.token_fusion, tokens.memory))
         return raw
 
     def forward(self, images: torch.Tensor, targets: list[dict[str, torch.Tensor]] | None = None,
@@ -166,7 +172,9 @@ class HSGDet(nn.Module):
 def flat_raw(raw: dict[str, Any]) -> dict[str, torch.Tensor]:
     """The head outputs as a flat dict of tensors (what tracers and profilers can hold)."""
     out = {}
-    if "dense" in raw:
+    if "dense" in raw and "pred" in raw["dense"]:
+        out["dense_pred"] = raw["dense"]["pred"]                       # anchor-based head: (B, A, 5 + nc)
+    elif "dense" in raw:
         out["dense_dist"], out["dense_logits"] = raw["dense"]["dist"], raw["dense"]["logits"]
     if "sparse" in raw:
         out["sparse_logits"], out["sparse_boxes"] = raw["sparse"]["logits"], raw["sparse"]["boxes"]

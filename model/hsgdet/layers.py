@@ -21,9 +21,11 @@ def make_divisible(x: float, divisor: int = 8) -> int:
 class ConvBNAct(nn.Module):
     """Conv2d (no bias) + BatchNorm + SiLU: the YOLO "Conv" block."""
 
-    def __init__(self, c_in: int, c_out: int, k: int = 1, s: int = 1, act: bool = True) -> None:
+    def __init__(self, c_in: int, c_out: int, k: int = 1, s: int = 1, act: bool = True,
+                 p: int | None = None) -> None:
         super().__init__()
-        self.conv = nn.Conv2d(c_in, c_out, k, s, k // 2, bias=False)
+        # padding k // 2 keeps odd kernels centred; YOLOv5's 6×6 stride-2 stem pads 2 (p=2)
+        self.conv = nn.Conv2d(c_in, c_out, k, s, k // 2 if p is None else p, bias=False)
         self.bn = nn.BatchNorm2d(c_out, eps=1e-3, momentum=0.03)
         self.act = nn.SiLU() if act else nn.Identity()
 

@@ -39,6 +39,9 @@ class HSGDetLoss(nn.Module):
         for t in targets:
             t["boxes_cxcywh"] = box_convert(t["boxes"].float(), "xyxy", "cxcywh") / scale
         losses: dict[str, torch.Tensor] = {}
+        if "dense" in raw and "anchor_wh" in raw["dense"]:
+            raise ValueError("dense_head='anchor' (the YOLOv5 references' head) has no training loss here; "
+                             "it exists to count and time YOLOv5's published design; train an anchor-free preset")
         if "dense" in raw:
             losses.update(self.dense(raw["dense"], targets, matcher))
             losses["loss_dense"] = sum(v for k, v in losses.items() if k.startswith("loss_dense_"))

@@ -9,7 +9,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .config import HSGDetConfig
-from .layers import C2f, ConvBNAct, EncoderLayer, grid_coords, sincos_embed
+from .layers import C2f, C3, ConvBNAct, EncoderLayer, grid_coords, sincos_embed
 
 
 def resize_to(x: torch.Tensor, ref: torch.Tensor) -> torch.Tensor:
@@ -46,6 +46,38 @@ class PAN(nn.Module):
         o4 = self.bu_p4(torch.cat((match_size(self.down_p3(o3), n4), n4), 1))    # (B, c4, H/16, W/16)
         o5 = self.bu_p5(torch.cat((match_size(self.down_p4(o4), p5), p5), 1))    # (B, c5, H/32, W/32)
         return [o3, o4, o5]
+
+
+class PANv5(nn.Module):
+    """YOLOv5 (v6+) PAN: a 1×1 lateral conv before each upsample, C3 blocks without shortcut.
+
+    The bottom-up path concatenates the lateral outputs (not the top-down blocks), as
+    yolov5l.yaml's head does (layers 10-23).
+    """
+
+    def __init__(self, c3: int, c4: int, c5: int, n: int) -> None:
+        super().__init__()
+        self.lat_p5 = ConvBNAct(c5, c4, 1)         # P5 -> L5 (c4)
+        self.td_p4 = C3(c4 + c4, c4, n)            # up(L5) ++ P4 -> N4
+        self.lat_p4 = ConvBNAct(c4, c3, 1)         # N4 -> L4 (c3)
+        self.td_p3 = C3(c3 + c3, c3, n)            # up(L4) ++ P3 -> out P3
+        self.down_p3 = ConvBNAct(c3, c3, 3, 2)
+        self.bu_p4 = C3(c3 + c3, c4, n)            # down(out P3) ++ L4 -> out P4
+        self.down_p4 = ConvBNAct(c4, c4, 3, 2)
+        self.bu_p5 = C3(c4 + c4, c5, n)            # down(out P4) ++ L5 -> out P5
+        self.out_channels = (c3, c4, c5)
+
+    def forward(self, feats: dict[str, torch.Tensor]) -> list[torch.Tensor]:
+        p3, p4, p5 = feats["p3"], feats["p4"], feats["p5"]
+        l5 = self.lat_p5(p5)                                                       # (B, c4, H/32, W/32)
+        l4 = self.lat_p4(self.td_p4(torch.cat((resize_to(l5, p4), p4), 1)))        # (B, c3, H/16, W/16)
+        o3 = self.td_p3(torch.cat((resize_to(l4, p3), p3), 1))                     # (B, c3, H/8, W/8)
+        o4 = self.bu_p4(torch.cat((match_size(self.down_p3(o3), l4), l4), 1))      # (B, c4, H/16, W/16)
+        o5 = self.bu_p5(torch.cat((match_size(self.down_p4(o4), l5), l5), 1))      # (B, c5, H/32, W/32)
+        return [o3, o4, o5]
+
+
+PANS = {"v8": PAN, "v5": PANv5}
 
 
 @dataclass
@@ -116,8 +148,8 @@ class Neck(nn.Module):
 
     def __init__(self, cfg: HSGDetConfig, channels: dict[str, int]) -> None:
         super().__init__()
-        self.pan = PAN(channels["p3"], channels["p4"], channels["p5"],
-                       max(round(cfg.neck_depth * cfg.depth_mult), 1)) if cfg.has_dense else None
+        self.pan = PANS[cfg.pan](channels["p3"], channels["p4"], channels["p5"],
+                                 max(round(cfg.neck_depth * cfg.depth_mult), 1)) if cfg.has_dense else None
         if cfg.has_sparse:
             self.token_extractor = TokenExtractor(channels, cfg.token_scales, cfg.d_model, cfg.num_tokens)
             self.token_fusion = TokenFusion(cfg.d_model, cfg.fusion_heads, cfg.fusion_ffn, cfg.fusion_layers)

@@ -15,7 +15,7 @@ import torch
 from torch import nn
 
 from .config import HSGDetConfig
-from .heads import dfl_decode
+from .heads import anchor_decode, dfl_decode
 
 # torchvision.ops (and scipy) are imported where they are used: importing torchvision.ops imports
 # torch._dynamo (seconds), which building and running the network never needs.
@@ -69,6 +69,12 @@ class OutputHead(nn.Module):
         return results
 
     def _dense_candidates(self, out: dict, b: int) -> tuple[torch.Tensor, ...]:
+        if "anchor_wh" in out:                                                      # YOLOv5 references
+            boxes, cls = anchor_decode(out["pred"][b], out["grid"], out["strides"], out["anchor_wh"])
+            scores, labels = cls.max(-1)
+            keep = (scores > self.cfg.score_threshold).nonzero().squeeze(1)
+            keep = keep[scores[keep].argsort(descending=True)[: self.cfg.pre_nms_topk]]
+            return boxes[keep], scores[keep], labels[keep]
         scores, labels = out["logits"][b].sigmoid().max(-1)                        # (A,)
         keep = (scores > self.cfg.score_threshold).nonzero().squeeze(1)
         keep = keep[scores[keep].argsort(descending=True)[: self.cfg.pre_nms_topk]]

@@ -12,6 +12,7 @@ from hsgprof.counting.backends.analytic import AnalyticBackend
 from hsgprof.counting.backends.base import Backend, BackendResult, Job
 from hsgprof.counting.backends.fcm import FCMBackend
 from hsgprof.counting.backends.fvcore import FvcoreBackend
+from hsgprof.counting.backends.peers import CalflopsBackend, PtflopsBackend, TorchprofileBackend
 from hsgprof.counting.backends.thop import ThopBackend
 from hsgprof.counting import choices
 from hsgprof.errors import HsgprofError
@@ -26,9 +27,15 @@ _FACTORIES: dict[str, Callable[[], Backend]] = {
     "fvcore": FvcoreBackend,
     "thop": lambda: ThopBackend("auto"),
     "thop@cpu": lambda: ThopBackend("cpu"),
+    # optional peers (pip install -e '.[peers]'); a missing package gives a row with its error
+    "ptflops": lambda: PtflopsBackend("pytorch"),
+    "ptflops-aten": lambda: PtflopsBackend("aten"),
+    "calflops": CalflopsBackend,
+    "torchprofile": TorchprofileBackend,
 }
 ALIASES = choices.ALIASES
 ALL = choices.ALL
+PEERS = choices.PEERS
 DEFAULT = choices.DEFAULT
 NAMES = choices.BACKENDS
 if tuple(_FACTORIES) != NAMES:          # the CLI's help reads choices without importing torch: keep them equal
@@ -45,10 +52,10 @@ def parse_backends(spec: str | tuple[str, ...] | list[str] | None) -> tuple[str,
     for item in (i.strip() for i in items):
         if not item:
             continue
-        expanded = ALL if item == "all" else (ALIASES.get(item, item),)
+        expanded = ALL if item == "all" else PEERS if item == "peers" else (ALIASES.get(item, item),)
         for n in expanded:
             if n not in _FACTORIES:
-                raise HsgprofError(f"unknown backend {item!r}; accepted: all, referee, {', '.join(NAMES)}")
+                raise HsgprofError(f"unknown backend {item!r}; accepted: all, peers, referee, {', '.join(NAMES)}")
             if n not in names:
                 names.append(n)
     if not names:
@@ -63,5 +70,5 @@ def make(name: str) -> Backend:
     return _FACTORIES[name]()
 
 
-__all__ = ["ALL", "DEFAULT", "NAMES", "Backend", "BackendResult", "Job", "make", "parse_backends",
+__all__ = ["ALL", "DEFAULT", "NAMES", "PEERS", "Backend", "BackendResult", "Job", "make", "parse_backends",
            "AnalyticBackend", "FCMBackend", "FvcoreBackend", "ThopBackend"]
