@@ -24,3 +24,19 @@ def test_environment_override_and_library_versions(tmp_path, monkeypatch):
     libs = doc["provenance"]["libraries"]
     assert {"torch", "scikit-learn", "ennemi", "hsgprof"} <= set(libs)
     assert all(isinstance(v, str) and v for v in libs.values())
+
+
+def test_atomic_writes_get_the_permissions_open_would_give(tmp_path):
+    """A temporary file from mkstemp is 0600; the written file must follow the umask like open() does."""
+    import os
+
+    from hsgprof.results import atomic_write_text
+
+    old = os.umask(0o022)
+    try:
+        written = atomic_write_text(tmp_path / "r.md", "x")
+        plain = tmp_path / "plain.md"
+        plain.write_text("x")
+        assert written.stat().st_mode & 0o777 == plain.stat().st_mode & 0o777 == 0o644
+    finally:
+        os.umask(old)
