@@ -163,23 +163,45 @@ def chassis_facts(preset: str, **overrides: Any) -> dict[str, Any]:
             "pan": cfg.pan, "dense_head": cfg.dense_head, "stem_kernel": cfg.stem_kernel}
 
 
+# The fields of HSGDetConfig when GPU results first recorded fingerprints. A field added since is
+# hashed only when it differs from its default, so adding a field never changes the fingerprint of
+# a model that already existed (its GPU results stay attributed to it).
+FINGERPRINTED_FIELDS = frozenset({
+    "channels", "csp_block", "d_model", "decoder_ffn", "decoder_heads", "decoder_layers", "dense_head", "depth_mult",
+    "depths", "dropout", "extra_input_planes", "focal_alpha", "focal_gamma", "fusion_ffn", "fusion_heads",
+    "fusion_layers", "global_dim", "global_ffn", "global_heads", "global_layers", "input_mode", "loss_dense_box",
+    "loss_dense_cls", "loss_dense_dfl", "loss_sparse_cls", "loss_sparse_giou", "loss_sparse_l1", "loss_token",
+    "match_cost_class", "match_cost_giou", "match_cost_l1", "max_detections", "neck_depth", "nms_iou", "num_classes",
+    "num_queries", "num_tokens", "output_mode", "pad_multiple", "pad_value", "pan", "pre_nms_topk", "reg_max",
+    "score_threshold", "stem_kernel", "tal_alpha", "tal_beta", "tal_topk", "token_scales", "variant", "width_mult"})
+
+
+def fingerprint_fields(cfg: dict[str, Any], defaults: dict[str, Any]) -> dict[str, Any]:
+    """What a fingerprint hashes: every field but the name, a field newer than the fingerprints only
+    when it differs from its default."""
+    return {k: v for k, v in cfg.items()
+            if k != "name" and (k in FINGERPRINTED_FIELDS or k not in defaults or v != defaults[k])}
+
+
 def config_fingerprint(preset: str, **overrides: Any) -> str:
-    """A short hash of every config field but the name: equal fingerprints, equal models.
+    """A short hash of the config (:func:`fingerprint_fields`): equal fingerprints, equal models.
 
     GPU results record it per target, so a result is never attributed to a preset whose meaning
     has changed since it was measured (``hsgdet-l`` follows the primary reading).
     """
+    import dataclasses
     import hashlib
     import json
 
-    from hsgdet import get_config
+    from hsgdet import HSGDetConfig, get_config
 
     try:
         cfg = get_config(preset, **overrides).to_dict()
     except ValueError as exc:
         raise HsgprofError(str(exc)) from None
-    cfg.pop("name")
-    return hashlib.sha256(json.dumps(cfg, sort_keys=True, default=list).encode()).hexdigest()[:12]
+    defaults = {f.name: f.default for f in dataclasses.fields(HSGDetConfig)}
+    blob = json.dumps(fingerprint_fields(cfg, defaults), sort_keys=True, default=list)
+    return hashlib.sha256(blob.encode()).hexdigest()[:12]
 
 
 # Receptive fields (``hsgprof rf``): a smaller default input than the seed's, because the exact

@@ -25,7 +25,7 @@ STRIDES = {"p3": 8, "p4": 16, "p5": 32}
 class HSGDetConfig:
     """Every choice that defines an HSG-Det model (or the grid-only YOLOv8-l reference)."""
 
-    name: str = "hsgdet-l"
+    name: str = "hsgdet-l-v8"                 # the defaults are the v8 chassis; hsgdet-l is get_config("hsgdet-l")
     variant: str = "hybrid"
     num_classes: int = 80                      # COCO, as the YOLO-l comparison assumes
 
