@@ -4,6 +4,7 @@ field, the validity gate, the power analysis, batch prefetch and bitwise reprodu
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -232,3 +233,20 @@ def test_declared_presets_rest_on_the_committed_pilots():
     m_full = int(objects_per_image * full.n_val // 2)
     pw = full.power
     assert P.mdd(len(full.seeds), sig["sigma_seed"], sig["sigma_object"], m_full, pw.alpha, pw.power) <= pw.delta
+
+
+def test_learnability_counts_a_head_as_learned_only_once_it_stays_below_the_threshold():
+    import importlib.util
+
+    path = Path(__file__).resolve().parent.parent / "analyses" / "experiments_learnability.py"
+    spec = importlib.util.spec_from_file_location("experiments_learnability", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    curve = [{"step": 0, "nll_bit_dense": 0.69, "nll_bit_sparse": 0.69},
+             {"step": 10, "nll_bit_dense": 0.25, "nll_bit_sparse": 0.69},      # a dip that does not last
+             {"step": 20, "nll_bit_dense": 0.6, "nll_bit_sparse": 0.69},
+             {"step": 30, "nll_bit_dense": 0.28, "nll_bit_sparse": 0.29},
+             {"step": 40, "nll_bit_dense": 0.27, "nll_bit_sparse": float("nan")}]
+    assert mod.learned_at(curve, "dense", 0.3) == 30
+    assert mod.learned_at(curve, "sparse", 0.3) is None                      # NaN is never "learned"
+    assert mod.learned_at(curve, "dense", 0.2) is None

@@ -1,0 +1,111 @@
+"""Learnability pilots: does the hybrid read the far key at all, and after how many images?
+
+The issue-12 pilots (``analyses/experiments_pilots.py``) showed the controls behaving at the quick
+budget while the hybrid stayed at ln 2. That alone cannot tell "the architecture cannot use the
+key" from "the budget is too short". This script trains the *hybrid alone* (no compared variant:
+nothing here can say which variant wins) for longer budgets and logs both heads' bit NLL at ten
+evaluation points, so a preset's budget can be set where the key is learnable, before any compared
+run of that preset.
+
+A head counts as having learned the key at the first evaluation point where its bit NLL is within
+the validity gate's positive margin of the floor H_b((1 + s)/2) (the same margin the positive
+control must meet), and stays so at every later point.
+
+Usage: python analyses/experiments_learnability.py PRESET steps=N [seeds=0] [batch_size=B] [lr=X] [out=FILE]
+Results: reports/results/pilots/experiments_learnability_<preset>.json (tidy rows + provenance).
+A run is cached under reports/cache/pilots/ (git-ignored) by its config key, as the pilots are.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from experiments_pilots import one_pilot, pilot_config  # noqa: E402  (analyses/ is not a package)
+
+HEADS = ("dense", "sparse")
+
+
+def learned_at(curve: list[dict[str, Any]], head: str, threshold: float) -> int | None:
+    """The first evaluation step from which ``head``'s bit NLL stays at or below ``threshold``, else None."""
+    steps = [(c["step"], c.get(f"nll_bit_{head}")) for c in curve]
+    for i, (step, _) in enumerate(steps):
+        tail = [v for _, v in steps[i:]]
+        if tail and all(v is not None and not math.isnan(v) and v <= threshold for v in tail):
+            return step
+    return None
+
+
+def run(preset: str, steps: int, seeds: list[int], batch_size: int | None = None, lr: float | None = None,
+        out: Path | None = None, command: str = "") -> Path:
+    from hsgprof.adapters.hsgdet_experiments import known_quantities
+    from hsgprof.results import check_writable, write_results
+
+    out = Path(out or f"reports/results/pilots/experiments_learnability_{preset}.json")
+    check_writable(out)
+    budget = {"steps": steps, "batch_size": batch_size, "lr": lr}
+    cfg = pilot_config(preset, **budget)
+    floor = known_quantities(cfg.val_scene)["h_bit_given_x"]
+    threshold = floor + cfg.gate.positive_within
+    t0 = time.perf_counter()
+    runs = [one_pilot(preset, "hybrid", s, budget) for s in seeds]
+    rows, learned = [], []
+    for r in runs:
+        for c in r["curve"]:
+            for head in HEADS:
+                v = c.get(f"nll_bit_{head}")
+                if v is not None:
+                    rows.append({"preset": preset, "pilot": "hybrid", "seed": r["seed"], "step": c["step"],
+                                 "images": c["step"] * cfg.budget.batch_size, "head": head, "nll_bit": v})
+        for head in HEADS:
+            at = learned_at(r["curve"], head, threshold)
+            learned.append({"seed": r["seed"], "head": head, "learned_at_step": at,
+                            "learned_at_images": None if at is None else at * cfg.budget.batch_size,
+                            "final_nll_bit": r["final"].get(f"nll_bit_{head}"), "train_wall_s": r["train_wall_s"]})
+    meta = {"preset": preset, "budget": cfg.budget.__dict__, "seeds": seeds, "floor": floor, "ln2": math.log(2),
+            "learned_threshold": threshold, "rule": "learned at the first evaluation step from which the bit NLL "
+            "stays within the gate's positive margin of the floor", "learned": learned,
+            "wall_s": time.perf_counter() - t0}
+    return write_results(out, "experiments.learnability", rows, config=cfg.to_dict(), meta=meta,
+                         command=command or f"python analyses/experiments_learnability.py {preset} steps={steps}")
+
+
+def main(argv: list[str]) -> int:
+    from hsgprof.errors import HsgprofError
+
+    if not argv or "=" in argv[0]:
+        print(__doc__.split("Usage: ", 1)[1].split("\n", 1)[0], file=sys.stderr)
+        return 2
+    preset = argv[0]
+    try:
+        opts = dict(a.split("=", 1) for a in argv[1:])
+        unknown = set(opts) - {"steps", "seeds", "batch_size", "lr", "out"}
+        if unknown or "steps" not in opts:
+            raise ValueError(f"options {sorted(unknown)} not accepted" if unknown else "steps=N is required")
+        steps = int(opts["steps"])
+        seeds = [int(s) for s in opts.get("seeds", "0").split(",")]
+        batch = int(opts["batch_size"]) if "batch_size" in opts else None
+        lr = float(opts["lr"]) if "lr" in opts else None
+        if steps < 1 or (batch is not None and batch < 1):
+            raise ValueError(f"steps={steps} and batch_size={batch} must be >= 1")
+    except ValueError as exc:
+        print(f"experiments_learnability: {exc}; accepted: PRESET steps=N [seeds=0,1] [batch_size=B] [lr=X] "
+              "[out=FILE]", file=sys.stderr)
+        return 2
+    try:
+        path = run(preset, steps, seeds, batch, lr, Path(opts["out"]) if "out" in opts else None,
+                   command="python analyses/experiments_learnability.py " + " ".join(argv))
+    except HsgprofError as exc:
+        print(f"experiments_learnability: {exc}", file=sys.stderr)
+        return 2
+    print(path)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
