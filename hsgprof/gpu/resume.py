@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from hsgprof.gpu.suite import FILES
+from hsgprof.gpu import FILES
 
 
 def load_previous(suite: Any) -> None:

@@ -30,15 +30,13 @@ from pathlib import Path
 from typing import Any, Callable
 
 from hsgprof.errors import HsgprofError
-from hsgprof.gpu import SECTIONS
+from hsgprof.gpu import FILES, SECTIONS
 from hsgprof.provenance import REPO_ROOT
 from hsgprof.memory.cards import card
 from hsgprof.results import atomic_write_text, check_writable, write_results
 
 CAPS = {"latency": 90.0, "profile": 120.0, "memory": 45.0, "snapshot": 15.0, "maxbatch": 60.0}
 FLOORS = {"profile": 30.0}           # kept for a later profile step while earlier steps run
-FILES = {"memory": ("memory.json", "memory-cuda"), "latency": ("latency.json", "latency-cuda"),
-         "maxbatch": ("max_batch.json", "max-batch-16gb"), "profile": ("profile.json", "profile-cuda")}
 MiB = 1 << 20
 GiB = 1 << 30
 

@@ -27,7 +27,7 @@ def compute_dtype(precision: str) -> torch.dtype:
 def matmul_peak(device: str | torch.device, precision: str, n: int | None = None, warmup: int = 3,
                 repeat: int = 10) -> dict[str, Any]:
     """Measured TFLOP/s of an n×n×n matmul: {"tflops", "n", "dtype", "median_ms", "tf32_matmul", ...}."""
-    from hsgprof.timing.latency import Timer
+    from hsgprof.timing.clock import Timer
 
     dev = torch.device(device)
     n = n or (8192 if dev.type == "cuda" else 1024)

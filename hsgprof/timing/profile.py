@@ -7,7 +7,7 @@ inside ``hsgprof::<component>`` (:mod:`hsgprof.timing.hooks`). Attribution:
   its range (the profiler links every kernel to the op that launched it; ``device_time_total``
   of the range event), its host time the range's CPU duration (Python and launches). Kernel time
   is what the GPU was busy with; the difference from the component's wall time (CUDA events,
-  :func:`hsgprof.timing.latency.component_latency`) is idle GPU: launch overhead and syncs.
+  :func:`hsgprof.timing.clock.component_latency`) is idle GPU: launch overhead and syncs.
 - **CPU** (tests, and CPU runs): the device is the host; a component's time is its range's duration.
 
 Per step, the components' times add up to at most the step's; the rest is reported as
@@ -30,6 +30,7 @@ from typing import Any, Iterable, Sequence
 import torch
 
 from hsgprof.components import ComponentMap, components_of
+from hsgprof.timing.clock import base_labels, component_rows
 from hsgprof.timing.hooks import RANGE_PREFIX, STEP_RANGE, ComponentHooks
 
 OUTSIDE = "(outside components)"
@@ -215,7 +216,6 @@ def profile_target(target: str, input_shape: tuple[int, int, int, int], precisio
     timed per component with the clock (wall time per component and the global-reasoning share).
     """
     from hsgprof.counting.fast import component_flops
-    from hsgprof.timing.latency import base_labels, component_rows
     from hsgprof.timing.runnable import prepare
 
     cmap = target_components(target, **overrides)
@@ -240,7 +240,6 @@ def profile_rows(target_names: Sequence[str], input_shape: tuple[int, int, int, 
                  **overrides: Any) -> list[dict[str, Any]]:
     """The per-component table of several targets: the measured matmul peak first, then each target
     eager and (with ``compile``) compiled split; see :func:`profile_target`."""
-    from hsgprof.timing.latency import base_labels
     from hsgprof.timing.peak import matmul_peak
 
     peak = matmul_peak(device, precision)
