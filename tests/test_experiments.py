@@ -304,7 +304,7 @@ def test_a_non_finite_gradient_stops_the_run_before_the_weights_change(tmp_path,
 
 
 def test_stability_detects_spikes_and_collapse():
-    from hsgprof.experiments.analysis import stability_rows
+    from hsgprof.experiments.tables import stability_rows
 
     cfg = get_preset("smoke")
     n = 200
@@ -483,7 +483,7 @@ def _cap(series, axis="ladder"):
 
 
 def test_capacity_trend_classes_hand_made_series():
-    from hsgprof.experiments.analysis import trend
+    from hsgprof.experiments.tables import trend
     from hsgprof.experiments.config import TrendRule
 
     rule = TrendRule()
@@ -514,7 +514,8 @@ def test_capacity_rule_is_declared_and_drives_the_verdict():
 
     import pandas as pd
 
-    from hsgprof.experiments.analysis import capacity_trend, capacity_verdict
+    from hsgprof.experiments.tables import capacity_trend
+    from hsgprof.experiments.verdicts import capacity_verdict
     from hsgprof.experiments.config import TrendRule
     from hsgprof.results import read_results
 
@@ -547,7 +548,8 @@ def test_convergence_censoring():
     """A run that never reaches the target is censored at budget + one interval, never counted as converged."""
     import pandas as pd
 
-    from hsgprof.experiments.analysis import convergence_rows, convergence_verdict
+    from hsgprof.experiments.tables import convergence_rows
+    from hsgprof.experiments.verdicts import convergence_verdict
 
     cfg = get_preset("quick")                                    # AP50 ≥ 0.05, nms_free, 1000 steps, every 100
     censored_at = cfg.budget.steps + cfg.budget.eval_every
@@ -579,7 +581,7 @@ def test_pair_dependence_gap_on_hand_made_pairs():
     """gap = mean pair NLL − known H(Y_i, Y_j | X); residual dependence is what the predictions leave unexplained."""
     import pandas as pd
 
-    from hsgprof.experiments.analysis import known, pair_rows
+    from hsgprof.experiments.tables import known, pair_rows
 
     cfg = get_preset("quick")
     kq = known(cfg)

@@ -31,7 +31,8 @@ import torch
 
 from hsgprof.adapters.hsgdet_experiments import Scene
 from hsgprof.experiments import entropy as E
-from hsgprof.experiments.analysis import _ci_verdict, primary_head
+from hsgprof.experiments.tables import primary_head
+from hsgprof.experiments.verdicts import ci_verdict
 from hsgprof.experiments.config import ExperimentConfig
 from hsgprof.experiments.datasource import CocoSource, open_source, split_summary
 from hsgprof.experiments.evaluate import MODES_BY_VARIANT, EvalSet, ObjectOutputs, ap_rows, object_outputs
@@ -188,7 +189,7 @@ def summary_rows(diff: pd.DataFrame, nll: pd.DataFrame, ap_summary: pd.DataFrame
     ap = ap_summary[(ap_summary.metric == "AP")] if len(ap_summary) else ap_summary
     for r in diff.itertuples() if len(diff) else ():
         other = nll[(nll.variant == r.variant) & (nll["head"] == r.head)].nll_class
-        verdict = _ci_verdict(r.ci_low, r.ci_high)
+        verdict = ci_verdict(r.ci_low, r.ci_high)
         rows.append({"claim": "theorem.entropy", "measurement": "entropy_difference_class",
                      "statement": "H_hybrid < H_grid (own data, no known floor)" if r.primary
                      else f"NLL_grid − NLL[{r.variant}:{r.head}]",
