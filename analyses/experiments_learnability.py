@@ -22,23 +22,12 @@ import math
 import sys
 import time
 from pathlib import Path
-from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from experiments_pilots import one_pilot, pilot_config  # noqa: E402  (analyses/ is not a package)
 
-HEADS = ("dense", "sparse")
-
-
-def learned_at(curve: list[dict[str, Any]], head: str, threshold: float) -> int | None:
-    """The first evaluation step from which ``head``'s bit NLL stays at or below ``threshold``, else None."""
-    steps = [(c["step"], c.get(f"nll_bit_{head}")) for c in curve]
-    for i, (step, _) in enumerate(steps):
-        tail = [v for _, v in steps[i:]]
-        if tail and all(v is not None and not math.isnan(v) and v <= threshold for v in tail):
-            return step
-    return None
+from hsgprof.experiments.learnability import HEADS, learned_at  # noqa: E402
 
 
 def run(preset: str, steps: int, seeds: list[int], batch_size: int | None = None, lr: float | None = None,

@@ -3,6 +3,7 @@ field, the validity gate, the power analysis, batch prefetch and bitwise reprodu
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from pathlib import Path
 
@@ -236,17 +237,85 @@ def test_declared_presets_rest_on_the_committed_pilots():
 
 
 def test_learnability_counts_a_head_as_learned_only_once_it_stays_below_the_threshold():
-    import importlib.util
+    from hsgprof.experiments.learnability import learned_at
 
-    path = Path(__file__).resolve().parent.parent / "analyses" / "experiments_learnability.py"
-    spec = importlib.util.spec_from_file_location("experiments_learnability", path)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
     curve = [{"step": 0, "nll_bit_dense": 0.69, "nll_bit_sparse": 0.69},
              {"step": 10, "nll_bit_dense": 0.25, "nll_bit_sparse": 0.69},      # a dip that does not last
              {"step": 20, "nll_bit_dense": 0.6, "nll_bit_sparse": 0.69},
              {"step": 30, "nll_bit_dense": 0.28, "nll_bit_sparse": 0.29},
              {"step": 40, "nll_bit_dense": 0.27, "nll_bit_sparse": float("nan")}]
-    assert mod.learned_at(curve, "dense", 0.3) == 30
-    assert mod.learned_at(curve, "sparse", 0.3) is None                      # NaN is never "learned"
-    assert mod.learned_at(curve, "dense", 0.2) is None
+    assert learned_at(curve, "dense", 0.3) == 30
+    assert learned_at(curve, "sparse", 0.3) is None                      # NaN is never "learned"
+    assert learned_at(curve, "dense", 0.2) is None
+
+
+def _learnability_file(tmp_path, cfg, steps, learned):
+    from hsgprof.results import write_results
+
+    pilot = cfg.replace(budget=dataclasses.replace(cfg.budget, steps=steps))
+    meta = {"budget": pilot.budget.__dict__, "learned": [{"seed": 0, "head": h, "learned_at_step": s}
+                                                           for h, s in learned.items()]}
+    return write_results(tmp_path / "learn.json", "experiments.learnability", [], config=pilot.to_dict(), meta=meta)
+
+
+def test_a_budget_is_checked_against_the_learnability_pilot_of_the_same_model_and_batch(tmp_path):
+    from hsgprof.experiments import get_preset
+    from hsgprof.experiments import learnability as L
+
+    quick = get_preset("quick")                                           # 600 steps × batch 8
+    f = _learnability_file(tmp_path, quick, 5000, {"dense": 4000, "sparse": None})
+    assert L.budget_check(quick, f)["status"] == L.BELOW
+    assert L.budget_check(quick, f)["learned_at_step"] == 4000
+    longer = quick.replace(budget=dataclasses.replace(quick.budget, steps=4000))
+    assert L.budget_check(longer, f)["status"] == L.REACHES
+    f = _learnability_file(tmp_path, quick, 800, {"dense": None, "sparse": None})
+    assert L.budget_check(quick, f)["status"] == L.NEVER                   # 800 ≥ 600 and nothing learned
+    assert L.budget_check(longer, f)["status"] == L.UNKNOWN                # the preset trains longer than the pilot
+    other = quick.replace(budget=dataclasses.replace(quick.budget, batch_size=64))
+    assert L.budget_check(other, f)["status"] == L.UNKNOWN                 # another batch: not comparable
+    assert L.budget_check(quick, tmp_path / "missing.json")["status"] == L.UNKNOWN
+
+
+def test_the_committed_learnability_pilots_are_read_against_their_presets():
+    from hsgprof.experiments import get_preset
+    from hsgprof.experiments import learnability as L
+
+    for preset in ("quick", "full"):
+        if L.pilot_path(preset).is_file():
+            check = L.budget_check(get_preset(preset))
+            assert check["status"] != L.UNKNOWN, check["text"]             # a committed pilot matches its preset
+    assert L.budget_check(get_preset("quick"))["status"] == L.BELOW       # quick: learned at 4000 > 600 steps
+
+
+def test_the_report_states_the_learnability_of_the_preset_its_results_are_from():
+    from hsgprof.experiments import get_preset
+    from hsgprof.experiments import learnability as L
+    from hsgprof.report.sections import _learnability
+
+    quick = get_preset("quick")
+    text = _learnability({"config_name": "quick", "config_key": quick.key()})
+    check = L.budget_check(quick)
+    assert text is not None and check["text"] in text and L.pilot_path("quick").name in text
+    assert _learnability({"config_name": "quick", "config_key": "another-design"}) is None    # not this preset's results
+    assert _learnability({"config_name": "smoke", "config_key": get_preset("smoke").key()}) is None   # no pilot
+
+
+def test_the_gpu_command_announces_a_budget_its_pilot_says_cannot_learn(tmp_path, monkeypatch):
+    """Before any run: ``hsgprof experiments gpu`` reads the preset's learnability pilot, warns, and
+    records the outcome with its results (CUDA and the runs are stood in for: only the check is tested)."""
+    import hsgprof.experiments as X
+    import hsgprof.experiments.gpu as GPU
+    from hsgprof.experiments import learnability as L
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "get_device_name", lambda *a: "stand-in GPU")
+    monkeypatch.setattr(GPU, "_nvidia_smi", lambda: "")
+    monkeypatch.setattr(X, "run_experiment", lambda *a, **k: {})
+    written = {}
+    monkeypatch.setattr("hsgprof.results.write_results", lambda path, kind, rows, **k: written.setdefault(kind, rows))
+    lines: list[str] = []
+    rec = GPU.run_gpu_preset(tmp_path / "experiments", "quick", workers=1, run_tests=False, log=lines.append)
+    check = L.budget_check(get_preset("quick"))
+    assert check["status"] == L.BELOW
+    assert any("WARNING: learnability: " + check["text"] in line for line in lines)
+    assert rec["learnability"] == L.BELOW and written["experiments.gpu_run"][0]["learnability_text"] == check["text"]

@@ -156,8 +156,11 @@ def gpu_cmd(args: argparse.Namespace) -> int:
 def config_cmd(args: argparse.Namespace) -> int:
     from hsgprof.experiments import get_preset
 
+    from hsgprof.experiments.learnability import budget_check
+
     cfg = get_preset(args.preset)
     print(json.dumps({"key": cfg.key(), **cfg.to_dict()}, indent=2, default=str))
+    print(f"learnability: {budget_check(cfg)['text']}", file=sys.stderr)      # stdout stays the config's JSON
     return 0
 
 

@@ -337,6 +337,9 @@ def _full() -> ExperimentConfig:
     # smallest design whose minimum detectable |Δ| is within power.delta. No capacity sweep: three
     # points × three seeds more do not fit the six minutes at the present evaluation cost (the
     # estimate's results file), so delta_capacity stays "not measured" until evaluation is cheaper.
+    # Its learnability pilot (reports/results/pilots/experiments_learnability_full.json, the hybrid
+    # alone, 800 steps) never learned the key: by hsgprof.experiments.learnability this budget cannot
+    # give the theory verdicts power (docs/experiments.md, "Can the presets learn the key?").
     return ExperimentConfig(
         name="full", seeds=(0, 1, 2, 3, 4, 5),
         model_overrides=(("token_scales", ("p3", "p4", "p5")), ("width_mult", 0.25), ("num_queries", 100),

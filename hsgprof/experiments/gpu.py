@@ -6,7 +6,9 @@ the ``experiments_*.json`` results of the ``full`` preset (trained on cuda), ``g
 (device, driver, torch/CUDA, commit, command, wall time per phase). The report and the claims
 ledger read the theory experiments from the newest such folder when one exists, else the quick
 results. Progress is printed with timestamps; results are written as soon as the runs finish,
-before the tests, so a time-out in the tests loses nothing.
+before the tests, so a time-out in the tests loses nothing. Before any run, the preset's budget is
+read against its learnability pilot (:mod:`hsgprof.experiments.learnability`): a budget the
+pilot says cannot learn the key is announced with a warning and recorded beside the results.
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ def run_gpu_preset(out: Path | None = None, preset: str = "full", workers: int |
     import torch
 
     from hsgprof.experiments import get_preset, run_experiment
+    from hsgprof.experiments.learnability import BELOW, NEVER, budget_check
     from hsgprof.results import atomic_write_text, write_results
 
     if not torch.cuda.is_available():
@@ -52,6 +55,8 @@ def run_gpu_preset(out: Path | None = None, preset: str = "full", workers: int |
     stamp = (lambda msg: log(f"[{time.monotonic() - t0:7.1f}s] {msg}"))
     stamp(f"{preset} preset on {gpu}: {len(__import__('hsgprof.experiments.runner', fromlist=['run_specs']).run_specs(cfg))} "
           f"runs, {workers} workers; out {out}")
+    learn = budget_check(cfg)
+    stamp(("WARNING: " if learn["status"] in (BELOW, NEVER) else "") + "learnability: " + learn["text"])
     smi = _nvidia_smi()
     atomic_write_text(out / "nvidia-smi.txt", smi)
 
@@ -67,7 +72,8 @@ def run_gpu_preset(out: Path | None = None, preset: str = "full", workers: int |
                               "cuda": torch.version.cuda, "command": command, "preset": preset,
                               "config_key": cfg.key(), "workers": workers, "cpu_count": os.cpu_count(),
                               "commit": os.environ.get("HSGPROF_COMMIT") or _commit(),
-                              "wall_s_runs_and_results": runs_s, "results": sorted(p.name for p in paths.values())}
+                              "wall_s_runs_and_results": runs_s, "results": sorted(p.name for p in paths.values()),
+                              "learnability": learn["status"], "learnability_text": learn["text"]}
     if run_tests:
         t_tests = time.monotonic()
         proc = subprocess.run([sys.executable, "-m", "pytest", "-m", "gpu", "-q", *GPU_TESTS], cwd=REPO_ROOT,

@@ -595,6 +595,9 @@ def design_blocks(store, summary: dict[str, Any], trained: str) -> list[Block]:
         + (f" and {num(tr.get('max_effective_radius'), 1)} px with its trained weights "
            f"({'key outside' if tr.get('key_outside_effective_field') else 'KEY INSIDE'} the trained field)" if tr else "")
         + "."))
+    learn = _learnability(meta)
+    if learn:
+        out.append(Paragraph(learn))
     ctl = store.get("experiments.controls", prefer_gpu=True)
     if ctl is not None and ctl["rows"]:
         c = pd.DataFrame(ctl["rows"])
@@ -614,6 +617,25 @@ def design_blocks(store, summary: dict[str, Any], trained: str) -> list[Block]:
                          "Grid-only receptive fields on the experiment canvas (pixels; theoretical at this canvas is a "
                          "lower bound where clipped; effective = side of the square holding the declared share)"))
     return out
+
+
+def _learnability(meta: dict[str, Any]) -> str | None:
+    """The preset's budget against its committed learnability pilot (the hybrid alone, trained longer),
+    when these results are that preset's as declared now (same config key); else None."""
+    from hsgprof.experiments.config import PRESETS, get_preset
+    from hsgprof.experiments.learnability import UNKNOWN, budget_check
+
+    name = meta.get("config_name")
+    if name not in PRESETS:
+        return None
+    cfg = get_preset(name)
+    if cfg.key() != meta.get("config_key"):
+        return None
+    check = budget_check(cfg)
+    if check["status"] == UNKNOWN and check["pilot_steps"] is None:
+        return None
+    return (f"Learnability ({Path(check['pilot']).name}, the hybrid alone at this preset's model, batch and "
+            f"learning rate, trained longer; never a compared pair): {check['text']}.")
 
 
 # evaluation set -> the scene config it is drawn from (the convergence set is the first images of val)

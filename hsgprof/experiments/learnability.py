@@ -1,0 +1,100 @@
+"""Can a preset's budget learn the far key at all? The learnability pilot, read before compared runs.
+
+A compared run of variants has power only if the hybrid can learn the bit from the far key
+within the budget: if it cannot, H_hybrid = H_grid = ln 2 whatever the architecture could do
+with more training, and every theory verdict comes out *inconclusive* for a reason the design
+fixed in advance. ``analyses/experiments_learnability.py PRESET steps=N`` trains the hybrid alone
+(never a compared pair) at the preset's model, batch and learning rate for N steps and writes
+``reports/results/pilots/experiments_learnability_<preset>.json``. This module reads that file
+against a preset's declared budget (:func:`budget_check`); ``hsgprof experiments gpu`` prints the
+outcome before it spends the GPU on the runs, and records it with them.
+
+A head counts as having learned the key at the first evaluation step from which its bit NLL stays
+within the validity gate's positive margin of the floor H_b((1 + s)/2) (:func:`learned_at`): the
+margin the positive control must meet.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any, Sequence
+
+from hsgprof.experiments.config import ExperimentConfig
+from hsgprof.provenance import REPO_ROOT
+
+HEADS = ("dense", "sparse")
+PILOT_DIR = REPO_ROOT / "reports" / "results" / "pilots"
+
+# Outcomes of budget_check.
+REACHES = "reaches"            # the preset trains at least as long as the pilot took to learn
+BELOW = "below"                # the pilot learned, later than the preset's last step
+NEVER = "never"                # no head learned within the pilot's steps, which cover the preset's
+UNKNOWN = "unknown"            # no pilot for this budget, or the preset trains longer than the pilot
+
+
+def learned_at(curve: Sequence[dict[str, Any]], head: str, threshold: float) -> int | None:
+    """The first evaluation step from which ``head``'s bit NLL stays at or below ``threshold``, else None
+    (a missing or NaN value is never "learned")."""
+    steps = [(c["step"], c.get(f"nll_bit_{head}")) for c in curve]
+    for i, (step, _) in enumerate(steps):
+        tail = [v for _, v in steps[i:]]
+        if tail and all(v is not None and not math.isnan(v) and v <= threshold for v in tail):
+            return step
+    return None
+
+
+def pilot_path(preset: str) -> Path:
+    return PILOT_DIR / f"experiments_learnability_{preset}.json"
+
+
+def budget_check(cfg: ExperimentConfig, pilot: str | Path | None = None) -> dict[str, Any]:
+    """The preset's steps against the learnability pilot of the same model, batch and learning rate.
+
+    Returns ``{"status", "text", "pilot", "preset_steps", "pilot_steps", "learned_at_step"}`` with
+    status one of :data:`REACHES`, :data:`BELOW`, :data:`NEVER`, :data:`UNKNOWN`. The pilot's own
+    schedule is its own (warm-up and decay over its steps), so "reaches" says the budget is long
+    enough in the one run measured, not that every seed will learn.
+    """
+    from hsgprof.results import read_results
+
+    path = Path(pilot) if pilot else pilot_path(cfg.name)
+    out: dict[str, Any] = {"pilot": str(path), "preset_steps": cfg.budget.steps, "pilot_steps": None,
+                           "learned_at_step": None}
+    if not path.is_file():
+        return {**out, "status": UNKNOWN, "text": f"no learnability pilot for the {cfg.name} preset ({path.name})"}
+    doc = read_results(path, "experiments.learnability")
+    meta = doc["meta"]
+    b = meta["budget"]
+    pcfg = doc["provenance"].get("config") or {}
+    mine = json.loads(json.dumps(cfg.to_dict()))                # as the file holds it (lists, not tuples)
+    same = (b["batch_size"] == cfg.budget.batch_size and b["lr"] == cfg.budget.lr
+            and all(pcfg.get(k) == mine.get(k) for k in ("preset", "model_overrides", "train_scene")))
+    out["pilot_steps"] = b["steps"]
+    if not same:
+        return {**out, "status": UNKNOWN,
+                "text": f"the learnability pilot ({path.name}) trained another model or budget (batch "
+                        f"{b['batch_size']}, lr {b['lr']}) than the {cfg.name} preset (batch "
+                        f"{cfg.budget.batch_size}, lr {cfg.budget.lr})"}
+    steps = [r["learned_at_step"] for r in meta["learned"] if r["learned_at_step"] is not None]
+    n_seeds = len({r["seed"] for r in meta["learned"]})
+    if steps:
+        first = min(steps)
+        out["learned_at_step"] = first
+        if cfg.budget.steps >= first:
+            return {**out, "status": REACHES,
+                    "text": f"the hybrid learned the key at step {first} in the learnability pilot ({n_seeds} "
+                            f"seed(s)); the preset trains {cfg.budget.steps} steps"}
+        return {**out, "status": BELOW,
+                "text": f"the preset trains {cfg.budget.steps} steps; in the learnability pilot ({n_seeds} seed(s)) "
+                        f"the hybrid first learned the key at step {first}: its theory verdicts are expected "
+                        "to be inconclusive (no power)"}
+    if b["steps"] >= cfg.budget.steps:
+        return {**out, "status": NEVER,
+                "text": f"in the learnability pilot ({n_seeds} seed(s), {b['steps']} steps, at least the preset's "
+                        f"{cfg.budget.steps}) no head of the hybrid learned the key: the preset's theory verdicts "
+                        "are expected to be inconclusive (no power)"}
+    return {**out, "status": UNKNOWN,
+            "text": f"the learnability pilot stopped at {b['steps']} steps without learning; the preset trains "
+                    f"{cfg.budget.steps}"}
