@@ -290,7 +290,7 @@ def test_the_committed_learnability_pilots_are_read_against_their_presets():
 def test_the_report_states_the_learnability_of_the_preset_its_results_are_from():
     from hsgprof.experiments import get_preset
     from hsgprof.experiments import learnability as L
-    from hsgprof.report.sections import _learnability
+    from hsgprof.report.theory import _learnability
 
     quick = get_preset("quick")
     text = _learnability({"config_name": "quick", "config_key": quick.key()})

@@ -10,7 +10,7 @@ from hsgprof.errors import HsgprofError
 from hsgprof.provenance import REPO_ROOT, provenance
 from hsgprof.results import atomic_write_bytes, atomic_write_text, check_writable, write_results
 
-from . import sections, summary
+from . import sections, summary, theory
 from .document import Document
 from .render import to_markdown, to_pdf
 from .stages import PROFILES, STAGES, Stage, run_stages
@@ -40,8 +40,8 @@ def compose(store, profile: str, source: str = "",
                                  *sections.fit_section(store),
                                  *sections.memory_section(store),
                                  *sections.latency_section(store),
-                                 *sections.info_section(store),
-                                 *sections.experiments_section(store),
+                                 *theory.info_section(store),
+                                 *theory.experiments_section(store),
                                  *sections.method_section()]))
     return doc, verdicts
 

@@ -27,7 +27,7 @@ from hsgprof.claims.rules import fmt
 
 from . import figures
 from .document import Block, Figure, FigureGrid, Paragraph
-from .sections import _scene_sizes, _trained_on
+from .theory import scene_sizes, trained_on
 
 DPI = 200
 
@@ -278,7 +278,7 @@ def _entropy(store) -> Drawn | None:
         title = (f"{what} = {diff['value']:.3g} [{diff['ci_low']:.3g}, {diff['ci_high']:.3g}] nats: "
                  f"{diff['verdict']}")
     meta = ent.get("meta") or {}
-    size = _scene_sizes(ent).get("val", "not recorded")
+    size = scene_sizes(ent).get("val", "not recorded")
     power = by.get("power")
     drawn = [c["measurement"].removeprefix("control_") for c in controls]
     note = (f"controls drawn as diamonds: {' and '.join(drawn)}" if drawn else "") + (
@@ -292,7 +292,7 @@ def _entropy(store) -> Drawn | None:
                  f"{meta.get('seeds', '?')}; {note}"
                  + (f"; minimum detectable Δ {power['value']:.3g} {power.get('unit', '')}".rstrip() if power else "")
                  + f". Synthetic scenes, preset {meta.get('config_name', '?')}, val set, input {size}; trained on "
-                 f"{_trained_on(ent)}; {_source(store, ent)}.")
+                 f"{trained_on(ent)}; {_source(store, ent)}.")
 
 
 @headline("readings", "Verdicts under each reading of the seed",

@@ -19,7 +19,8 @@ from hsgprof.claims.rules import NOT_MEASURABLE, STATUSES
 from .colours import verdict_fill
 from .document import Block, Heading, PageBreak, Paragraph, Table
 from .headlines import headline_blocks
-from .sections import _trained_on, verdict_counts
+from .sections import verdict_counts
+from .theory import trained_on
 
 BODY_PAGES = 8                 # the pages before the appendices, at most (the PDF test holds the report to it)
 APPENDIX_HEADING = "Appendices"
@@ -115,7 +116,7 @@ def run_line(verdicts: pd.DataFrame, store, profile: str, source: str, run_prove
     """Commit, date, machine, command, inputs, GPU folders used and where the experiments trained."""
     p = run_provenance
     exp = store.get("experiments.summary")
-    trained = _trained_on(exp) if exp is not None else "not run in this profile"
+    trained = trained_on(exp) if exp is not None else "not run in this profile"
     return (f"Provenance: commit {p['commit']}; built {p['date']}; machine {p['device'].get('cpu')} "
             f"({p['device'].get('cpu_count')} cores, {p['hostname_class']}); torch {p['libraries'].get('torch')}; "
             f"command: {p['command']}. Profile {profile}; inputs: {source}. GPU measurements: "
