@@ -13,7 +13,8 @@ import torch
 from hsgprof.cli import main
 from hsgprof.errors import HsgprofError
 from hsgprof.timing import compiled as C
-from hsgprof.timing.latency import attention_rows, base_labels, time_runnables
+from hsgprof.timing.clock import base_labels
+from hsgprof.timing.latency import attention_rows, time_runnables
 from hsgprof.timing.runnable import prepare
 
 TINY = (1, 3, 64, 96)

@@ -155,7 +155,6 @@ def gpu_cmd(args: argparse.Namespace) -> int:
 
 def config_cmd(args: argparse.Namespace) -> int:
     from hsgprof.experiments import get_preset
-
     from hsgprof.experiments.learnability import budget_check
 
     cfg = get_preset(args.preset)

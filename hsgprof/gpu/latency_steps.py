@@ -126,7 +126,8 @@ def compile_available(suite: Any) -> str | None:
 
 def section_compiled(suite: Any, budget: float, prec: str, batch: int) -> None:
     from hsgprof.timing.compiled import reset_compiled
-    from hsgprof.timing.latency import attention_rows, base_labels, time_runnables
+    from hsgprof.timing.clock import base_labels
+    from hsgprof.timing.latency import attention_rows, time_runnables
     from hsgprof.timing.runnable import prepare
 
     end = time.monotonic() + budget
@@ -180,7 +181,7 @@ def section_compiled(suite: Any, budget: float, prec: str, batch: int) -> None:
 def _whole_graph_profile(suite: Any, runnables: list[Any], shape: tuple[int, ...], prec: str) -> list[dict[str, Any]]:
     """Kernel time of the whole-graph compiled runs (totals only: no component ranges survive)."""
     from hsgprof.counting.fast import component_flops
-    from hsgprof.timing.latency import base_labels
+    from hsgprof.timing.clock import base_labels
     from hsgprof.timing.profile import attribution_rows, profile_runnable
 
     peak = suite.peak(prec)

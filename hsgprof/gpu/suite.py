@@ -211,7 +211,7 @@ class Suite:
     def peak(self, precision: str) -> dict[str, Any] | None:
         """The measured matmul rate for ``precision`` (measured once per run, recorded in profile.json)."""
         if precision not in self._peaks:
-            from hsgprof.timing.latency import base_labels
+            from hsgprof.timing.clock import base_labels
             from hsgprof.timing.peak import matmul_peak
             from hsgprof.timing.profile import peak_row
 
