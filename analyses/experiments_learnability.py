@@ -11,7 +11,7 @@ A head counts as having learned the key at the first evaluation point where its 
 the validity gate's positive margin of the floor H_b((1 + s)/2) (the same margin the positive
 control must meet), and stays so at every later point.
 
-Usage: python analyses/experiments_learnability.py PRESET steps=N [seeds=0] [batch_size=B] [lr=X] [out=FILE]
+Usage: python analyses/experiments_learnability.py PRESET steps=N [seeds=0] [batch_size=B] [lr=X] [key_size=K] [out=FILE]
 Results: reports/results/pilots/experiments_learnability_<preset>.json (tidy rows + provenance).
 A run is cached under reports/cache/pilots/ (git-ignored) by its config key, as the pilots are.
 """
@@ -31,13 +31,15 @@ from hsgprof.experiments.learnability import HEADS, learned_at  # noqa: E402
 
 
 def run(preset: str, steps: int, seeds: list[int], batch_size: int | None = None, lr: float | None = None,
-        out: Path | None = None, command: str = "") -> Path:
+        out: Path | None = None, command: str = "", key_size: int | None = None) -> Path:
     from hsgprof.adapters.hsgdet_experiments import known_quantities
     from hsgprof.results import check_writable, write_results
 
     out = Path(out or f"reports/results/pilots/experiments_learnability_{preset}.json")
     check_writable(out)
     budget = {"steps": steps, "batch_size": batch_size, "lr": lr}
+    if key_size:
+        budget["key_size"] = key_size                   # a design change (every scene set's key), given with the budget
     cfg = pilot_config(preset, **budget)
     floor = known_quantities(cfg.val_scene)["h_bit_given_x"]
     threshold = floor + cfg.gate.positive_within
@@ -73,22 +75,23 @@ def main(argv: list[str]) -> int:
     preset = argv[0]
     try:
         opts = dict(a.split("=", 1) for a in argv[1:])
-        unknown = set(opts) - {"steps", "seeds", "batch_size", "lr", "out"}
+        unknown = set(opts) - {"steps", "seeds", "batch_size", "lr", "key_size", "out"}
         if unknown or "steps" not in opts:
             raise ValueError(f"options {sorted(unknown)} not accepted" if unknown else "steps=N is required")
         steps = int(opts["steps"])
         seeds = [int(s) for s in opts.get("seeds", "0").split(",")]
         batch = int(opts["batch_size"]) if "batch_size" in opts else None
         lr = float(opts["lr"]) if "lr" in opts else None
+        key_size = int(opts["key_size"]) if "key_size" in opts else None
         if steps < 1 or (batch is not None and batch < 1):
             raise ValueError(f"steps={steps} and batch_size={batch} must be >= 1")
     except ValueError as exc:
         print(f"experiments_learnability: {exc}; accepted: PRESET steps=N [seeds=0,1] [batch_size=B] [lr=X] "
-              "[out=FILE]", file=sys.stderr)
+              "[key_size=K] [out=FILE]", file=sys.stderr)
         return 2
     try:
         path = run(preset, steps, seeds, batch, lr, Path(opts["out"]) if "out" in opts else None,
-                   command="python analyses/experiments_learnability.py " + " ".join(argv))
+                   command="python analyses/experiments_learnability.py " + " ".join(argv), key_size=key_size)
     except HsgprofError as exc:
         print(f"experiments_learnability: {exc}", file=sys.stderr)
         return 2

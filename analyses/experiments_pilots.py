@@ -37,8 +37,10 @@ PILOTS = ("positive", "negative", "hybrid")
 POWER_SEEDS = list(range(2, 21))
 
 
-def pilot_config(preset: str, steps: int | None = None, batch_size: int | None = None, lr: float | None = None):
-    """The preset, with a candidate budget when one is given (evaluation every tenth of it)."""
+def pilot_config(preset: str, steps: int | None = None, batch_size: int | None = None, lr: float | None = None,
+                 key_size: int | None = None):
+    """The preset, with a candidate budget when one is given (evaluation every tenth of it), and a
+    candidate key size (a design change: every scene set's key) when one is given."""
     from hsgprof.experiments.config import get_preset
 
     cfg = get_preset(preset)
@@ -46,7 +48,11 @@ def pilot_config(preset: str, steps: int | None = None, batch_size: int | None =
     steps = steps or b.steps
     budget = b.__class__(**{**b.__dict__, "steps": steps, "batch_size": batch_size or b.batch_size,
                             "lr": lr or b.lr, "eval_every": max(steps // 10, 1), "checkpoint_every": steps})
-    return cfg.replace(budget=budget)
+    cfg = cfg.replace(budget=budget)
+    if key_size:
+        cfg = cfg.replace(**{f: getattr(cfg, f).replace(key_size=key_size)
+                             for f in ("train_scene", "val_scene", "occlusion_scene")})
+    return cfg
 
 
 def pilot_spec(cfg, name: str, seed: int):

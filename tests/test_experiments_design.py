@@ -253,8 +253,9 @@ def _learnability_file(tmp_path, cfg, steps, learned):
     from hsgprof.results import write_results
 
     pilot = cfg.replace(budget=dataclasses.replace(cfg.budget, steps=steps))
-    meta = {"budget": pilot.budget.__dict__, "learned": [{"seed": 0, "head": h, "learned_at_step": s}
-                                                           for h, s in learned.items()]}
+    rows = learned if isinstance(learned, list) else [(0, h, s) for h, s in learned.items()]
+    meta = {"budget": pilot.budget.__dict__, "learned": [{"seed": seed, "head": h, "learned_at_step": s}
+                                                           for seed, h, s in rows]}
     return write_results(tmp_path / "learn.json", "experiments.learnability", [], config=pilot.to_dict(), meta=meta)
 
 
@@ -274,6 +275,15 @@ def test_a_budget_is_checked_against_the_learnability_pilot_of_the_same_model_an
     other = quick.replace(budget=dataclasses.replace(quick.budget, batch_size=64))
     assert L.budget_check(other, f)["status"] == L.UNKNOWN                 # another batch: not comparable
     assert L.budget_check(quick, tmp_path / "missing.json")["status"] == L.UNKNOWN
+    # several seeds: "reaches" only when every seed learned (any head) within the preset's steps
+    f = _learnability_file(tmp_path, quick, 1500, [(0, "dense", None), (0, "sparse", 500),
+                                                   (1, "dense", 400), (1, "sparse", None)])
+    assert L.budget_check(quick, f)["status"] == L.REACHES
+    assert L.budget_check(quick, f)["seeds_learned_in_budget"] == 2
+    f = _learnability_file(tmp_path, quick, 1500, [(0, "sparse", 500), (1, "sparse", None), (2, "sparse", 1500)])
+    check = L.budget_check(quick, f)
+    assert check["status"] == L.BELOW and (check["seeds_learned"], check["seeds_learned_in_budget"]) == (2, 1)
+    assert check["learned_at_step"] == 500 and "2 of 3" in check["text"]
 
 
 def test_the_committed_learnability_pilots_are_read_against_their_presets():
@@ -319,3 +329,28 @@ def test_the_gpu_command_announces_a_budget_its_pilot_says_cannot_learn(tmp_path
     assert check["status"] == L.BELOW
     assert any("WARNING: learnability: " + check["text"] in line for line in lines)
     assert rec["learnability"] == L.BELOW and written["experiments.gpu_run"][0]["learnability_text"] == check["text"]
+
+
+def test_a_pilot_config_changes_only_what_it_is_given():
+    """analyses/experiments_pilots.pilot_config: a candidate budget (evaluation every tenth of it) and,
+    as a design change, the key size of every scene set; nothing else of the preset moves."""
+    import importlib.util
+    import sys
+
+    path = Path(__file__).resolve().parent.parent / "analyses" / "experiments_pilots.py"
+    sys.path.insert(0, str(path.parent))
+    try:
+        spec = importlib.util.spec_from_file_location("experiments_pilots", path)
+        mod = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(mod)
+    finally:
+        sys.path.remove(str(path.parent))
+    quick = get_preset("quick")
+    cfg = mod.pilot_config("quick", steps=1000)
+    assert (cfg.budget.steps, cfg.budget.eval_every, cfg.budget.lr) == (1000, 100, quick.budget.lr)
+    assert cfg.val_scene == quick.val_scene and cfg.key() != quick.key()
+    big = quick.train_scene.key_size * 2
+    keyed = mod.pilot_config("quick", steps=1000, key_size=big)
+    assert {keyed.train_scene.key_size, keyed.val_scene.key_size, keyed.occlusion_scene.key_size} == {big}
+    assert keyed.val_scene.replace(key_size=quick.val_scene.key_size) == quick.val_scene
+    assert keyed.budget == cfg.budget and keyed.key() != cfg.key()

@@ -28,8 +28,8 @@ HEADS = ("dense", "sparse")
 PILOT_DIR = REPO_ROOT / "reports" / "results" / "pilots"
 
 # Outcomes of budget_check.
-REACHES = "reaches"            # the preset trains at least as long as the pilot took to learn
-BELOW = "below"                # the pilot learned, later than the preset's last step
+REACHES = "reaches"            # every pilot seed learned within the preset's steps
+BELOW = "below"                # some pilot seed did not learn within the preset's steps
 NEVER = "never"                # no head learned within the pilot's steps, which cover the preset's
 UNKNOWN = "unknown"            # no pilot for this budget, or the preset trains longer than the pilot
 
@@ -52,10 +52,13 @@ def pilot_path(preset: str) -> Path:
 def budget_check(cfg: ExperimentConfig, pilot: str | Path | None = None) -> dict[str, Any]:
     """The preset's steps against the learnability pilot of the same model, batch and learning rate.
 
-    Returns ``{"status", "text", "pilot", "preset_steps", "pilot_steps", "learned_at_step"}`` with
-    status one of :data:`REACHES`, :data:`BELOW`, :data:`NEVER`, :data:`UNKNOWN`. The pilot's own
-    schedule is its own (warm-up and decay over its steps), so "reaches" says the budget is long
-    enough in the one run measured, not that every seed will learn.
+    Returns ``{"status", "text", "pilot", "preset_steps", "pilot_steps", "learned_at_step", "seeds",
+    "seeds_learned", "seeds_learned_in_budget"}`` with status one of :data:`REACHES` (every pilot seed
+    learned within the preset's steps), :data:`BELOW` (some seed did not, or learned later),
+    :data:`NEVER` (no seed learned, over at least the preset's steps) or :data:`UNKNOWN`. A seed has
+    learned when any head has (:func:`learned_at`). The pilot's schedule is its own (warm-up and
+    decay over its steps), so "reaches" says the budget was long enough in the runs measured, not
+    that every seed of a compared run will learn.
     """
     from hsgprof.results import read_results
 
@@ -77,24 +80,33 @@ def budget_check(cfg: ExperimentConfig, pilot: str | Path | None = None) -> dict
                 "text": f"the learnability pilot ({path.name}) trained another model or budget (batch "
                         f"{b['batch_size']}, lr {b['lr']}) than the {cfg.name} preset (batch "
                         f"{cfg.budget.batch_size}, lr {cfg.budget.lr})"}
-    steps = [r["learned_at_step"] for r in meta["learned"] if r["learned_at_step"] is not None]
-    n_seeds = len({r["seed"] for r in meta["learned"]})
+    by_seed: dict[int, int | None] = {}                  # seed -> the first step any head learned, or None
+    for r in meta["learned"]:
+        at, prev = r["learned_at_step"], by_seed.get(r["seed"])
+        by_seed[r["seed"]] = at if prev is None else (prev if at is None else min(prev, at))
+    n = len(by_seed)
+    steps = [s for s in by_seed.values() if s is not None]
+    in_budget = [s for s in steps if s <= cfg.budget.steps]
+    out.update(seeds=n, seeds_learned=len(steps), seeds_learned_in_budget=len(in_budget))
     if steps:
         first = min(steps)
         out["learned_at_step"] = first
-        if cfg.budget.steps >= first:
+        if len(in_budget) == n:
             return {**out, "status": REACHES,
-                    "text": f"the hybrid learned the key at step {first} in the learnability pilot ({n_seeds} "
-                            f"seed(s)); the preset trains {cfg.budget.steps} steps"}
-        return {**out, "status": BELOW,
-                "text": f"the preset trains {cfg.budget.steps} steps; in the learnability pilot ({n_seeds} seed(s)) "
-                        f"the hybrid first learned the key at step {first}: its theory verdicts are expected "
-                        "to be inconclusive (no power)"}
-    if b["steps"] >= cfg.budget.steps:
+                    "text": f"in the learnability pilot the hybrid learned the key in every seed ({n}) by step "
+                            f"{max(steps)}; the preset trains {cfg.budget.steps} steps"}
+        if b["steps"] >= cfg.budget.steps or len(in_budget) < len(steps):
+            return {**out, "status": BELOW,
+                    "text": f"the preset trains {cfg.budget.steps} steps; in the learnability pilot ({b['steps']} "
+                            f"steps) the hybrid learned the key in {len(steps)} of {n} seed(s), first at step {first}, "
+                            f"{len(in_budget)} within the preset's steps: "
+                            + ("its theory verdicts are expected to be inconclusive (no power)" if not in_budget else
+                               "its theory comparisons may lack power (a seed that does not learn adds Δ = 0)")}
+    elif b["steps"] >= cfg.budget.steps:
         return {**out, "status": NEVER,
-                "text": f"in the learnability pilot ({n_seeds} seed(s), {b['steps']} steps, at least the preset's "
+                "text": f"in the learnability pilot ({n} seed(s), {b['steps']} steps, at least the preset's "
                         f"{cfg.budget.steps}) no head of the hybrid learned the key: the preset's theory verdicts "
                         "are expected to be inconclusive (no power)"}
     return {**out, "status": UNKNOWN,
-            "text": f"the learnability pilot stopped at {b['steps']} steps without learning; the preset trains "
-                    f"{cfg.budget.steps}"}
+            "text": f"the learnability pilot stopped at {b['steps']} steps with {n - len(steps)} of {n} seed(s) not "
+                    f"learned; the preset trains {cfg.budget.steps}"}
