@@ -9,7 +9,9 @@ run of that preset.
 
 A head counts as having learned the key at the first evaluation point where its bit NLL is within
 the validity gate's positive margin of the floor H_b((1 + s)/2) (the same margin the positive
-control must meet), and stays so at every later point.
+control must meet), and stays so at every later point (``hsgprof.experiments.learnability``, which
+also reads the results file against a preset's budget). ``key_size=K`` pilots a design change:
+every scene set's key K pixels square instead of the preset's.
 
 Usage: python analyses/experiments_learnability.py PRESET steps=N [seeds=0] [batch_size=B] [lr=X] [key_size=K] [out=FILE]
 Results: reports/results/pilots/experiments_learnability_<preset>.json (tidy rows + provenance).
@@ -83,8 +85,8 @@ def main(argv: list[str]) -> int:
         batch = int(opts["batch_size"]) if "batch_size" in opts else None
         lr = float(opts["lr"]) if "lr" in opts else None
         key_size = int(opts["key_size"]) if "key_size" in opts else None
-        if steps < 1 or (batch is not None and batch < 1):
-            raise ValueError(f"steps={steps} and batch_size={batch} must be >= 1")
+        if steps < 1 or (batch is not None and batch < 1) or (key_size is not None and key_size < 1):
+            raise ValueError(f"steps={steps}, batch_size={batch} and key_size={key_size} must be >= 1")
     except ValueError as exc:
         print(f"experiments_learnability: {exc}; accepted: PRESET steps=N [seeds=0,1] [batch_size=B] [lr=X] "
               "[key_size=K] [out=FILE]", file=sys.stderr)
@@ -92,7 +94,7 @@ def main(argv: list[str]) -> int:
     try:
         path = run(preset, steps, seeds, batch, lr, Path(opts["out"]) if "out" in opts else None,
                    command="python analyses/experiments_learnability.py " + " ".join(argv), key_size=key_size)
-    except HsgprofError as exc:
+    except (HsgprofError, ValueError) as exc:            # ValueError: a scene the key does not fit
         print(f"experiments_learnability: {exc}", file=sys.stderr)
         return 2
     print(path)
