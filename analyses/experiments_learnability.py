@@ -10,20 +10,36 @@ run of that preset.
 A head counts as having learned the key at the first evaluation point where its bit NLL is within
 the validity gate's positive margin of the floor H_b((1 + s)/2) (the same margin the positive
 control must meet), and stays so at every later point (``hsgprof.experiments.learnability``, which
-also reads the results file against a preset's budget). ``key_size=K`` pilots a design change:
-every scene set's key K pixels square instead of the preset's.
+also reads the results file against a preset's budget). A design change is piloted with
+``scene.FIELD=VALUE`` (a scene-generator field set on every scene set, e.g. ``scene.key_size=16``;
+``key_size=K`` is shorthand for it) and ``model.FIELD=VALUE`` (a model-config field added to the
+preset's overrides, e.g. a loss weight ``model.loss_dense_cls=2.0``); both go into the results'
+config and its key, so :func:`~hsgprof.experiments.learnability.budget_check` reads a pilot only
+against a preset that declares the same design.
 
-Usage: python analyses/experiments_learnability.py PRESET steps=N [seeds=0] [batch_size=B] [lr=X] [key_size=K] [out=FILE]
+``variant=grid-only`` trains the grid-only model alone instead: a *reach control* for the design,
+not a comparison (it is never read against a preset's budget). The key is meant to be out of the
+grid-only model's reach; if that model learns the bit anyway, the design does not isolate the
+global block, whatever the receptive-field and probe checks said at initialisation.
+
+``probe=IMAGES`` also runs the key probe (:mod:`hsgprof.experiments.probe`) on the training
+model's features at every evaluation point (columns ``probe_P3``..``probe_P5``: held-out accuracy
+of z from each level's features at the objects' cells): it tells a model whose features carry z
+but whose head does not use it yet from one whose features never receive it.
+
+Usage: python analyses/experiments_learnability.py PRESET steps=N [seeds=0] [batch_size=B] [lr=X] [key_size=K] [scene.F=V ...] [model.F=V ...] [variant=hybrid|grid-only] [probe=IMAGES] [out=FILE]
 Results: reports/results/pilots/experiments_learnability_<preset>.json (tidy rows + provenance).
 A run is cached under reports/cache/pilots/ (git-ignored) by its config key, as the pilots are.
 """
 
 from __future__ import annotations
 
+import ast
 import math
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -33,7 +49,9 @@ from hsgprof.experiments.learnability import HEADS, learned_at  # noqa: E402
 
 
 def run(preset: str, steps: int, seeds: list[int], batch_size: int | None = None, lr: float | None = None,
-        out: Path | None = None, command: str = "", key_size: int | None = None) -> Path:
+        out: Path | None = None, command: str = "", key_size: int | None = None,
+        scene: dict[str, Any] | None = None, model: dict[str, Any] | None = None, variant: str = "hybrid",
+        probe: int = 0) -> Path:
     from hsgprof.adapters.hsgdet_experiments import known_quantities
     from hsgprof.results import check_writable, write_results
 
@@ -42,30 +60,65 @@ def run(preset: str, steps: int, seeds: list[int], batch_size: int | None = None
     budget = {"steps": steps, "batch_size": batch_size, "lr": lr}
     if key_size:
         budget["key_size"] = key_size                   # a design change (every scene set's key), given with the budget
+    if scene:
+        budget["scene"] = scene
+    if model:
+        budget["model"] = model
     cfg = pilot_config(preset, **budget)
     floor = known_quantities(cfg.val_scene)["h_bit_given_x"]
     threshold = floor + cfg.gate.positive_within
     t0 = time.perf_counter()
-    runs = [one_pilot(preset, "hybrid", s, budget) for s in seeds]
+    runs = [one_pilot(preset, variant, s, budget, probe) for s in seeds]
     rows, learned = [], []
     for r in runs:
         for c in r["curve"]:
             for head in HEADS:
                 v = c.get(f"nll_bit_{head}")
                 if v is not None:
-                    rows.append({"preset": preset, "pilot": "hybrid", "seed": r["seed"], "step": c["step"],
-                                 "images": c["step"] * cfg.budget.batch_size, "head": head, "nll_bit": v})
+                    rows.append({"preset": preset, "pilot": variant, "seed": r["seed"], "step": c["step"],
+                                 "images": c["step"] * cfg.budget.batch_size, "head": head, "nll_bit": v,
+                                 **{k: c[k] for k in c if k.startswith("probe_")}})
         for head in HEADS:
             at = learned_at(r["curve"], head, threshold)
             learned.append({"seed": r["seed"], "head": head, "learned_at_step": at,
                             "learned_at_images": None if at is None else at * cfg.budget.batch_size,
                             "final_nll_bit": r["final"].get(f"nll_bit_{head}"), "train_wall_s": r["train_wall_s"]})
-    meta = {"preset": preset, "budget": cfg.budget.__dict__, "seeds": seeds, "floor": floor, "ln2": math.log(2),
+    meta = {"preset": preset, "variant": variant, "budget": cfg.budget.__dict__, "seeds": seeds, "floor": floor, "ln2": math.log(2),
             "learned_threshold": threshold, "rule": "learned at the first evaluation step from which the bit NLL "
             "stays within the gate's positive margin of the floor", "learned": learned,
             "wall_s": time.perf_counter() - t0}
     return write_results(out, "experiments.learnability", rows, config=cfg.to_dict(), meta=meta,
                          command=command or f"python analyses/experiments_learnability.py {preset} steps={steps}")
+
+
+def _value(text: str) -> Any:
+    """A design value as written: a Python literal (16, 1.0, True, (4, 8)), else the string itself."""
+    try:
+        return ast.literal_eval(text)
+    except (ValueError, SyntaxError):
+        return text
+
+
+def _check_fields(scene: dict[str, Any], model: dict[str, Any]) -> None:
+    """Every design field names a field of the scene generator or of the model config, and its value
+    has the type of that field's default (an int where a float is expected is taken as that float)."""
+    import dataclasses
+
+    from hsgprof.adapters.hsgdet_experiments import SceneConfig
+    from hsgdet.config import HSGDetConfig
+
+    for prefix, cls, given in (("scene", SceneConfig, scene), ("model", HSGDetConfig, model)):
+        fields = {f.name: f for f in dataclasses.fields(cls)}
+        for name, value in given.items():
+            if name not in fields:
+                raise ValueError(f"{prefix}.{name} is not a field of {cls.__name__}")
+            f = fields[name]
+            default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
+            if isinstance(default, float) and isinstance(value, int) and not isinstance(value, bool):
+                given[name] = value = float(value)
+            if type(value) is not type(default):
+                raise ValueError(f"{prefix}.{name}={value!r} is a {type(value).__name__}; "
+                                 f"the field is of type {type(default).__name__} (default {default!r})")
 
 
 def main(argv: list[str]) -> int:
@@ -77,7 +130,8 @@ def main(argv: list[str]) -> int:
     preset = argv[0]
     try:
         opts = dict(a.split("=", 1) for a in argv[1:])
-        unknown = set(opts) - {"steps", "seeds", "batch_size", "lr", "key_size", "out"}
+        design = {k: _value(v) for k, v in opts.items() if k.startswith(("scene.", "model."))}
+        unknown = set(opts) - set(design) - {"steps", "seeds", "batch_size", "lr", "key_size", "variant", "probe", "out"}
         if unknown or "steps" not in opts:
             raise ValueError(f"options {sorted(unknown)} not accepted" if unknown else "steps=N is required")
         steps = int(opts["steps"])
@@ -87,13 +141,24 @@ def main(argv: list[str]) -> int:
         key_size = int(opts["key_size"]) if "key_size" in opts else None
         if steps < 1 or (batch is not None and batch < 1) or (key_size is not None and key_size < 1):
             raise ValueError(f"steps={steps}, batch_size={batch} and key_size={key_size} must be >= 1")
+        scene = {k[6:]: v for k, v in design.items() if k.startswith("scene.")}
+        model = {k[6:]: v for k, v in design.items() if k.startswith("model.")}
+        _check_fields(scene, model)
+        variant = opts.get("variant", "hybrid")
+        probe = int(opts.get("probe", 0))
+        if probe and probe < 4:
+            raise ValueError(f"probe={probe} is too few images; 0 (no probe) or at least 4")
+        if variant not in ("hybrid", "grid-only"):
+            raise ValueError(f"variant={variant!r} is not accepted (hybrid, grid-only)")
     except ValueError as exc:
         print(f"experiments_learnability: {exc}; accepted: PRESET steps=N [seeds=0,1] [batch_size=B] [lr=X] "
-              "[key_size=K] [out=FILE]", file=sys.stderr)
+              "[key_size=K] [scene.FIELD=VALUE] [model.FIELD=VALUE] [variant=hybrid|grid-only] [probe=IMAGES] [out=FILE]",
+              file=sys.stderr)
         return 2
     try:
         path = run(preset, steps, seeds, batch, lr, Path(opts["out"]) if "out" in opts else None,
-                   command="python analyses/experiments_learnability.py " + " ".join(argv), key_size=key_size)
+                   command="python analyses/experiments_learnability.py " + " ".join(argv), key_size=key_size,
+                   scene=scene, model=model, variant=variant, probe=probe)
     except (HsgprofError, ValueError) as exc:            # ValueError: a scene the key does not fit
         print(f"experiments_learnability: {exc}", file=sys.stderr)
         return 2

@@ -38,9 +38,12 @@ POWER_SEEDS = list(range(2, 21))
 
 
 def pilot_config(preset: str, steps: int | None = None, batch_size: int | None = None, lr: float | None = None,
-                 key_size: int | None = None):
+                 key_size: int | None = None, scene: dict[str, Any] | None = None,
+                 model: dict[str, Any] | None = None):
     """The preset, with a candidate budget when one is given (evaluation every tenth of it), and a
-    candidate key size (a design change: every scene set's key) when one is given."""
+    candidate design change when one is given: ``scene`` fields set on every scene set the pilots
+    train and score on (``key_size`` is shorthand for ``scene={"key_size": K}``), ``model`` fields
+    added to the preset's model overrides (e.g. a loss weight). Either changes the config's key."""
     from hsgprof.experiments.config import get_preset
 
     cfg = get_preset(preset)
@@ -49,17 +52,19 @@ def pilot_config(preset: str, steps: int | None = None, batch_size: int | None =
     budget = b.__class__(**{**b.__dict__, "steps": steps, "batch_size": batch_size or b.batch_size,
                             "lr": lr or b.lr, "eval_every": max(steps // 10, 1), "checkpoint_every": steps})
     cfg = cfg.replace(budget=budget)
-    if key_size:
-        cfg = cfg.replace(**{f: getattr(cfg, f).replace(key_size=key_size)
-                             for f in ("train_scene", "val_scene", "occlusion_scene")})
+    scene = {**(scene or {}), **({"key_size": key_size} if key_size else {})}
+    if scene:
+        cfg = cfg.replace(**{f: getattr(cfg, f).replace(**scene) for f in ("train_scene", "val_scene", "occlusion_scene")})
+    if model:
+        cfg = cfg.replace(model_overrides=tuple({**dict(cfg.model_overrides), **model}.items()))
     return cfg
 
 
 def pilot_spec(cfg, name: str, seed: int):
     from hsgprof.experiments.train import RunSpec
 
-    if name == "hybrid":
-        return RunSpec("hybrid", seed, tag="pilot")
+    if name in ("hybrid", "grid-only"):                      # a variant alone (never a compared pair)
+        return RunSpec(name, seed, tag="pilot")
     c = cfg.control(name)
     return RunSpec(c.variant, seed, tag=f"pilot-{c.tag}", overrides=c.model, scene=c.scene)
 
@@ -83,23 +88,24 @@ def bit_nll(model, sets, cfg, heads=("dense", "sparse")) -> dict[str, Any]:
     return res
 
 
-def one_pilot(preset: str, name: str, seed: int, budget: dict[str, Any]) -> dict[str, Any]:
-    """Train one pilot run (own process), logging the bit NLL at every evaluation point; a finished
+def one_pilot(preset: str, name: str, seed: int, budget: dict[str, Any], probe: int = 0) -> dict[str, Any]:
+    """Train one pilot run (own process), logging the bit NLL at every evaluation point (and, with
+    ``probe`` images, the key probe of the features: :mod:`hsgprof.experiments.probe`); a finished
     run is kept under reports/cache/pilots/ (git-ignored) and reused by a rerun with the same key."""
     import json
 
     cfg = pilot_config(preset, **budget)
-    cache = Path("reports/cache/pilots") / f"{preset}-{cfg.key()}-{name}-s{seed}.json"
+    cache = Path("reports/cache/pilots") / f"{preset}-{cfg.key()}-{name}-s{seed}{f'-probe{probe}' if probe else ''}.json"
     if cache.exists():
         return json.loads(cache.read_text())
-    res = _train_pilot(preset, name, seed, budget)
+    res = _train_pilot(preset, name, seed, budget, probe)
     from hsgprof.results import atomic_write_text
 
     atomic_write_text(cache, json.dumps(res) + "\n")
     return res
 
 
-def _train_pilot(preset: str, name: str, seed: int, budget: dict[str, Any]) -> dict[str, Any]:
+def _train_pilot(preset: str, name: str, seed: int, budget: dict[str, Any], probe: int = 0) -> dict[str, Any]:
     import torch
 
     from hsgprof.experiments.runner import eval_sets
@@ -114,6 +120,11 @@ def _train_pilot(preset: str, name: str, seed: int, budget: dict[str, Any]) -> d
 
     def on_eval(model, step):
         r = bit_nll(model, sets, cfg)
+        if probe and model.neck.pan is not None:          # z read from the features the dense head sees
+            from hsgprof.experiments.probe import key_probe
+
+            for lv in key_probe(cfg, images=probe, model=model)["levels"]:
+                r[f"probe_{lv['name']}"] = lv["accuracy"]
         curve.append({k: v for k, v in r.items() if not k.startswith("_")} | {"step": step})
         return {k: v for k, v in r.items() if not k.startswith("_")}
 

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-
 import pytest
 import torch
 
@@ -16,14 +13,11 @@ from hsgprof.counting.sweep import count_step, sweep_config, sweep_inputs
 from hsgprof.results import read_results
 from hsgprof.targets import load_target, output_loss
 
-REPO = Path(__file__).resolve().parent.parent
+from conftest import load_analysis
 
 
 def _analysis():
-    spec = importlib.util.spec_from_file_location("count_hsgdet", REPO / "analyses" / "count_hsgdet.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_analysis("count_hsgdet")
 
 
 def test_sweeps_grow_with_what_they_sweep():

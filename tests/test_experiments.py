@@ -417,7 +417,9 @@ def test_parent_progress_advances_as_worker_runs_finish(capsys):
 
 def test_cli_config_and_errors(capsys, tmp_path):
     assert main(["experiments", "config", "quick"]) == 0
-    cfg = json.loads(capsys.readouterr().out)
+    captured = capsys.readouterr()
+    cfg = json.loads(captured.out)
+    assert "learnability: " in captured.err and "reach: " in captured.err       # the design's pilots, on stderr
     assert cfg["name"] == "quick" and cfg["seeds"] == [0, 1] and len(cfg["variants"]) == 3
     assert [c["name"] for c in cfg["controls"]] == ["positive", "negative"] and cfg["gate"]["positive_within"] == 0.1
     assert main(["experiments", "config", "nope"]) == 2

@@ -18,6 +18,8 @@ from hsgprof.experiments import gate as G
 from hsgprof.experiments import power as P
 from hsgprof.experiments.config import Budget, get_preset
 
+from conftest import load_analysis
+
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
@@ -42,11 +44,14 @@ def test_controls_change_only_what_they_declare():
     assert images.shape == (0, 4, 64, 256)
 
 
-def test_key_gap_keeps_every_object_away_from_the_key():
-    cfg = SceneConfig(height=64, width=256, key_gap=112)
+@pytest.mark.parametrize("key", [{}, {"key_size": 16, "key_height": 62}], ids=["square", "band"])
+def test_key_gap_keeps_every_object_away_from_the_key(key):
+    cfg = SceneConfig(height=64, width=256, key_gap=112, **key)
     n = 0
     for s in generate_scenes(cfg, 200, 9):
         kx1, ky1, kx2, ky2 = s.key_box                                      # xyxy, exclusive ends
+        assert (kx2 - kx1, ky2 - ky1) == (cfg.key_size, cfg.key_height or cfg.key_size)
+        assert torch.all(s.image[:, ky1:ky2, kx1:kx2] == KEY_COLORS[s.z])
         for x1, y1, x2, y2 in s.boxes.tolist():
             gap = max(x1 - kx2, kx1 - x2, y1 - ky2, ky1 - y2)                 # empty pixels between them
             assert gap >= cfg.key_gap
@@ -54,6 +59,17 @@ def test_key_gap_keeps_every_object_away_from_the_key():
     assert n > 300
     with pytest.raises(ValueError, match="key_gap=300"):
         SceneConfig(height=64, width=256, key_gap=300)
+    with pytest.raises(ValueError, match="key_height=63"):
+        SceneConfig(height=64, width=256, key_height=63)
+
+
+def test_a_scene_field_added_later_leaves_the_keys_of_configs_that_do_not_use_it():
+    """``key_height`` at its default is absent from a config's dict (so existing results keep their
+    config keys), and present, changing the key, when set."""
+    quick = get_preset("quick")
+    assert "key_height" not in quick.to_dict()["train_scene"]
+    band = quick.replace(train_scene=quick.train_scene.replace(key_height=30))
+    assert band.to_dict()["train_scene"]["key_height"] == 30 and band.key() != quick.key()
 
 
 def test_extra_input_planes_change_only_the_stem():
@@ -249,12 +265,12 @@ def test_learnability_counts_a_head_as_learned_only_once_it_stays_below_the_thre
     assert learned_at(curve, "dense", 0.2) is None
 
 
-def _learnability_file(tmp_path, cfg, steps, learned):
+def _learnability_file(tmp_path, cfg, steps, learned, variant="hybrid"):
     from hsgprof.results import write_results
 
     pilot = cfg.replace(budget=dataclasses.replace(cfg.budget, steps=steps))
     rows = learned if isinstance(learned, list) else [(0, h, s) for h, s in learned.items()]
-    meta = {"budget": pilot.budget.__dict__, "learned": [{"seed": seed, "head": h, "learned_at_step": s}
+    meta = {"budget": pilot.budget.__dict__, "variant": variant, "learned": [{"seed": seed, "head": h, "learned_at_step": s}
                                                            for seed, h, s in rows]}
     return write_results(tmp_path / "learn.json", "experiments.learnability", [], config=pilot.to_dict(), meta=meta)
 
@@ -284,6 +300,9 @@ def test_a_budget_is_checked_against_the_learnability_pilot_of_the_same_model_an
     check = L.budget_check(quick, f)
     assert check["status"] == L.BELOW and (check["seeds_learned"], check["seeds_learned_in_budget"]) == (2, 1)
     assert check["learned_at_step"] == 500 and "2 of 3" in check["text"]
+    # a grid-only pilot (the design's reach control) is never read as the preset's learnability
+    f = _learnability_file(tmp_path, quick, 1500, {"dense": 400}, variant="grid-only")
+    assert L.budget_check(quick, f)["status"] == L.UNKNOWN and "grid-only" in L.budget_check(quick, f)["text"]
 
 
 def test_the_committed_learnability_pilots_are_read_against_their_presets():
@@ -295,6 +314,26 @@ def test_the_committed_learnability_pilots_are_read_against_their_presets():
             check = L.budget_check(get_preset(preset))
             assert check["status"] != L.UNKNOWN, check["text"]             # a committed pilot matches its preset
     assert L.budget_check(get_preset("quick"))["status"] == L.BELOW       # quick: learned at 4000 > 600 steps
+    if L.reach_path("quick").is_file():                                     # the committed reach control matches too
+        assert L.reach_check(get_preset("quick"))["status"] != L.UNKNOWN
+
+
+def test_the_reach_control_says_whether_the_grid_only_model_learned_the_key(tmp_path):
+    from hsgprof.experiments import learnability as L
+
+    quick = get_preset("quick")
+    f = _learnability_file(tmp_path, quick, 5000, {"dense": 2000}, variant="grid-only")
+    check = L.reach_check(quick, f)
+    assert check["status"] == L.IN_REACH and check["learned_at_step"] == 2000
+    assert "does not isolate the global block" in check["text"]
+    f = _learnability_file(tmp_path, quick, 5000, {"dense": None}, variant="grid-only")
+    assert L.reach_check(quick, f)["status"] == L.NOT_LEARNED
+    f = _learnability_file(tmp_path, quick, 5000, {"dense": 2000})                      # a hybrid pilot
+    assert L.reach_check(quick, f)["status"] == L.UNKNOWN
+    other = quick.replace(budget=dataclasses.replace(quick.budget, lr=1e-2))
+    f = _learnability_file(tmp_path, quick, 5000, {"dense": 2000}, variant="grid-only")
+    assert L.reach_check(other, f)["status"] == L.UNKNOWN                                # another budget
+    assert L.reach_check(quick, tmp_path / "missing.json")["status"] == L.UNKNOWN
 
 
 def test_the_report_states_the_learnability_of_the_preset_its_results_are_from():
@@ -306,6 +345,8 @@ def test_the_report_states_the_learnability_of_the_preset_its_results_are_from()
     text = _learnability({"config_name": "quick", "config_key": quick.key()})
     check = L.budget_check(quick)
     assert text is not None and check["text"] in text and L.pilot_path("quick").name in text
+    reach = L.reach_check(quick)
+    assert (reach["text"] in text) == (reach["status"] != L.UNKNOWN)
     assert _learnability({"config_name": "quick", "config_key": "another-design"}) is None    # not this preset's results
     assert _learnability({"config_name": "smoke", "config_key": get_preset("smoke").key()}) is None   # no pilot
 
@@ -334,17 +375,7 @@ def test_the_gpu_command_announces_a_budget_its_pilot_says_cannot_learn(tmp_path
 def test_a_pilot_config_changes_only_what_it_is_given():
     """analyses/experiments_pilots.pilot_config: a candidate budget (evaluation every tenth of it) and,
     as a design change, the key size of every scene set; nothing else of the preset moves."""
-    import importlib.util
-    import sys
-
-    path = Path(__file__).resolve().parent.parent / "analyses" / "experiments_pilots.py"
-    sys.path.insert(0, str(path.parent))
-    try:
-        spec = importlib.util.spec_from_file_location("experiments_pilots", path)
-        mod = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(mod)
-    finally:
-        sys.path.remove(str(path.parent))
+    mod = load_analysis("experiments_pilots")
     quick = get_preset("quick")
     cfg = mod.pilot_config("quick", steps=1000)
     assert (cfg.budget.steps, cfg.budget.eval_every, cfg.budget.lr) == (1000, 100, quick.budget.lr)
@@ -354,3 +385,21 @@ def test_a_pilot_config_changes_only_what_it_is_given():
     assert {keyed.train_scene.key_size, keyed.val_scene.key_size, keyed.occlusion_scene.key_size} == {big}
     assert keyed.val_scene.replace(key_size=quick.val_scene.key_size) == quick.val_scene
     assert keyed.budget == cfg.budget and keyed.key() != cfg.key()
+    assert mod.pilot_config("quick", steps=1000, scene={"key_size": big}) == keyed       # key_size is shorthand
+    weighted = mod.pilot_config("quick", steps=1000, model={"loss_dense_cls": 2.0})
+    assert dict(weighted.model_overrides) == {**dict(quick.model_overrides), "loss_dense_cls": 2.0}
+    assert weighted.train_scene == quick.train_scene and weighted.key() not in (cfg.key(), keyed.key())
+
+
+@pytest.mark.parametrize("arg,message", [
+    ("scene.bogus=1", "scene.bogus is not a field of SceneConfig"),
+    ("model.loss_dense_cls=x2", "model.loss_dense_cls='x2' is a str; the field is of type float"),
+    ("scene.key_height=1.5", "scene.key_height=1.5 is a float; the field is of type int"),
+    ("colour=red", "options ['colour'] not accepted"),
+    ("variant=sparse-only", "variant='sparse-only' is not accepted (hybrid, grid-only)"),
+    ("probe=2", "probe=2 is too few images"),
+])
+def test_the_learnability_script_refuses_a_bad_design_option_in_one_line(arg, message, capsys):
+    assert load_analysis("experiments_learnability").main(["quick", "steps=10", arg]) == 2
+    err = capsys.readouterr().err.strip()
+    assert message in err and len(err.splitlines()) == 1

@@ -155,11 +155,12 @@ def gpu_cmd(args: argparse.Namespace) -> int:
 
 def config_cmd(args: argparse.Namespace) -> int:
     from hsgprof.experiments import get_preset
-    from hsgprof.experiments.learnability import budget_check
+    from hsgprof.experiments.learnability import budget_check, reach_check
 
     cfg = get_preset(args.preset)
     print(json.dumps({"key": cfg.key(), **cfg.to_dict()}, indent=2, default=str))
     print(f"learnability: {budget_check(cfg)['text']}", file=sys.stderr)      # stdout stays the config's JSON
+    print(f"reach: {reach_check(cfg)['text']}", file=sys.stderr)
     return 0
 
 

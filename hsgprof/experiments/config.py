@@ -274,6 +274,9 @@ class ExperimentConfig:
         d["capacity"] = [dict(dataclasses.asdict(c), index=c.index) for c in self.capacity]
         d["model_overrides"] = dict(self.model_overrides)
         d["controls"] = [dict(dataclasses.asdict(c), scene=dict(c.scene), model=dict(c.model)) for c in self.controls]
+        for f in dataclasses.fields(self):                  # scene fields added later: absent at their default
+            if isinstance(getattr(self, f.name), SceneConfig):
+                d[f.name] = {k: v for k, v in d[f.name].items() if SCENE_ADDED.get(k, object()) != v}
         return d
 
     def key(self) -> str:
@@ -294,13 +297,19 @@ class ExperimentConfig:
 # default, so the keys of existing presets (the run caches and committed results they name) stay
 # valid while any change to these fields still changes the key.
 KEYED_IF_CHANGED = frozenset({"capacity_trend", "controls", "gate", "power", "design", "data"})
+# Scene-generator fields added after results were committed, with their defaults: a scene's dict
+# (hence the config's key and the config results files hold) lists one only when it differs.
+SCENE_ADDED = {"key_height": 0}
 
 
 # The quick canvas: 64×256 with the key at one end and every object at least QUICK_GAP pixels
 # (Chebyshev) from it. QUICK_GAP exceeds the grid-only model's effective receptive-field radius
 # (95% of the gradient mass, random weights, every dense level) measured on this canvas by
 # analyses/experiments_pilots.py (results: reports/results/pilots/experiments_pilots_quick.json;
-# a test re-measures it).
+# a test re-measures it), and the key probe at initialisation finds no grid-only level reading the
+# key (analyses/experiments_probe.py). It is inside the grid-only model's *theoretical* field, and
+# the trained reach control (experiments_learnability_quick_grid-only.json) found the grid-only
+# model learning the key: docs/experiments.md, "Can the presets learn the key?".
 QUICK_GAP = 112
 QUICK_SCENE = SceneConfig(height=64, width=256, key_gap=QUICK_GAP)
 

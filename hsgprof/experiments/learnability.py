@@ -12,6 +12,12 @@ outcome before it spends the GPU on the runs, and records it with them.
 A head counts as having learned the key at the first evaluation step from which its bit NLL stays
 within the validity gate's positive margin of the floor H_b((1 + s)/2) (:func:`learned_at`): the
 margin the positive control must meet.
+
+The same script with ``variant=grid-only`` writes the design's *reach control*
+(``experiments_learnability_<preset>_grid-only.json``): the grid-only model alone, trained as
+long. :func:`reach_check` reads it: if the grid-only model learns the far key, the key is within
+its reach after training (whatever the receptive-field and probe checks said at initialisation),
+and a difference between it and the hybrid no longer isolates the global block.
 """
 
 from __future__ import annotations
@@ -32,6 +38,9 @@ REACHES = "reaches"            # every pilot seed learned within the preset's st
 BELOW = "below"                # some pilot seed did not learn within the preset's steps
 NEVER = "never"                # no head learned within the pilot's steps, which cover the preset's
 UNKNOWN = "unknown"            # no pilot for this budget, or the preset trains longer than the pilot
+# Outcomes of reach_check.
+IN_REACH = "in reach"          # the grid-only model alone learned the far key
+NOT_LEARNED = "not learned"    # it did not, within the reach control's steps
 
 
 def learned_at(curve: Sequence[dict[str, Any]], head: str, threshold: float) -> int | None:
@@ -47,6 +56,54 @@ def learned_at(curve: Sequence[dict[str, Any]], head: str, threshold: float) -> 
 
 def pilot_path(preset: str) -> Path:
     return PILOT_DIR / f"experiments_learnability_{preset}.json"
+
+
+def reach_path(preset: str) -> Path:
+    """The preset's reach control: the grid-only model alone, trained as long as the learnability pilot."""
+    return PILOT_DIR / f"experiments_learnability_{preset}_grid-only.json"
+
+
+def _same_design(doc: dict[str, Any], cfg: ExperimentConfig) -> bool:
+    """Whether a pilot file trained the preset's model and scenes at its batch size and learning rate."""
+    b = doc["meta"]["budget"]
+    pcfg = doc["provenance"].get("config") or {}
+    mine = json.loads(json.dumps(cfg.to_dict()))                # as the file holds it (lists, not tuples)
+    return (b["batch_size"] == cfg.budget.batch_size and b["lr"] == cfg.budget.lr
+            and all(pcfg.get(k) == mine.get(k) for k in ("preset", "model_overrides", "train_scene")))
+
+
+def reach_check(cfg: ExperimentConfig, pilot: str | Path | None = None) -> dict[str, Any]:
+    """Did the grid-only model, trained alone on the preset's design, learn the far key anyway?
+
+    Returns ``{"status", "text", "pilot", "pilot_steps", "learned_at_step"}`` with status
+    :data:`IN_REACH` (it learned the bit: after training the key is within the grid-only model's
+    reach, and H_grid − H_hybrid on this design does not isolate the global block),
+    :data:`NOT_LEARNED` (not within the pilot's steps) or :data:`UNKNOWN` (no reach control of
+    this design, model and budget).
+    """
+    from hsgprof.results import read_results
+
+    path = Path(pilot) if pilot else reach_path(cfg.name)
+    out: dict[str, Any] = {"pilot": str(path), "pilot_steps": None, "learned_at_step": None}
+    if not path.is_file():
+        return {**out, "status": UNKNOWN, "text": f"no reach control for the {cfg.name} preset ({path.name})"}
+    doc = read_results(path, "experiments.learnability")
+    meta = doc["meta"]
+    out["pilot_steps"] = meta["budget"]["steps"]
+    if meta.get("variant") != "grid-only" or not _same_design(doc, cfg):
+        return {**out, "status": UNKNOWN, "text": f"{path.name} is not a grid-only run of the {cfg.name} preset's "
+                                                  "model, scenes, batch and learning rate"}
+    steps = [r["learned_at_step"] for r in meta["learned"] if r["learned_at_step"] is not None]
+    if steps:
+        out["learned_at_step"] = min(steps)
+        return {**out, "status": IN_REACH,
+                "text": f"in the reach control ({path.name}: the grid-only model alone, {out['pilot_steps']} steps) "
+                        f"the grid-only model learned the far key by step {min(steps)}: after training the key is "
+                        "within its reach, so on this design a difference H_grid − H_hybrid does not isolate "
+                        "the global block"}
+    return {**out, "status": NOT_LEARNED,
+            "text": f"in the reach control ({path.name}) the grid-only model alone did not learn the far key within "
+                    f"{out['pilot_steps']} steps"}
 
 
 def budget_check(cfg: ExperimentConfig, pilot: str | Path | None = None) -> dict[str, Any]:
@@ -70,12 +127,10 @@ def budget_check(cfg: ExperimentConfig, pilot: str | Path | None = None) -> dict
     doc = read_results(path, "experiments.learnability")
     meta = doc["meta"]
     b = meta["budget"]
-    pcfg = doc["provenance"].get("config") or {}
-    mine = json.loads(json.dumps(cfg.to_dict()))                # as the file holds it (lists, not tuples)
-    same = (b["batch_size"] == cfg.budget.batch_size and b["lr"] == cfg.budget.lr
-            and all(pcfg.get(k) == mine.get(k) for k in ("preset", "model_overrides", "train_scene")))
     out["pilot_steps"] = b["steps"]
-    if not same:
+    if meta.get("variant", "hybrid") != "hybrid":
+        return {**out, "status": UNKNOWN, "text": f"{path.name} pilots the {meta['variant']} variant, not the hybrid"}
+    if not _same_design(doc, cfg):
         return {**out, "status": UNKNOWN,
                 "text": f"the learnability pilot ({path.name}) trained another model or budget (batch "
                         f"{b['batch_size']}, lr {b['lr']}) than the {cfg.name} preset (batch "

@@ -175,9 +175,10 @@ def design_blocks(store, summary: dict[str, Any], trained: str) -> list[Block]:
 
 def _learnability(meta: dict[str, Any]) -> str | None:
     """The preset's budget against its committed learnability pilot (the hybrid alone, trained longer),
-    when these results are that preset's as declared now (same config key); else None."""
+    and its reach control (the grid-only model alone) when there is one, when these results are that
+    preset's as declared now (same config key); else None."""
     from hsgprof.experiments.config import PRESETS, get_preset
-    from hsgprof.experiments.learnability import UNKNOWN, budget_check
+    from hsgprof.experiments.learnability import UNKNOWN, budget_check, reach_check
 
     name = meta.get("config_name")
     if name not in PRESETS:
@@ -185,11 +186,12 @@ def _learnability(meta: dict[str, Any]) -> str | None:
     cfg = get_preset(name)
     if cfg.key() != meta.get("config_key"):
         return None
-    check = budget_check(cfg)
+    check, reach = budget_check(cfg), reach_check(cfg)
     if check["status"] == UNKNOWN and check["pilot_steps"] is None:
         return None
     return (f"Learnability ({Path(check['pilot']).name}, the hybrid alone at this preset's model, batch and "
-            f"learning rate, trained longer; never a compared pair): {check['text']}.")
+            f"learning rate, trained longer; never a compared pair): {check['text']}."
+            + (f" Reach control: {reach['text']}." if reach["status"] != UNKNOWN else ""))
 
 
 # evaluation set -> the scene config it is drawn from (the convergence set is the first images of val)

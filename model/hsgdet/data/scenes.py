@@ -8,7 +8,7 @@ construction, so a measured entropy can be set against the truth:
   that look *identical*: the class bit cannot be read from the object.
 * **A scene latent z, shown far away.** Each image draws ``z ~ Bernoulli(1/2)`` and shows it
   only through a small *key* marker in a random corner (white square for z = 0, black for
-  z = 1; the key is not an object and has no box). Every object keeps at least ``key_gap``
+  z = 1; ``key_height`` makes it a band instead; the key is not an object and has no box). Every object keeps at least ``key_gap``
   pixels (Chebyshev) from the key, so on a long canvas the key can be put out of a local
   model's reach. Two controls change nothing else in the scene: ``show_key=False`` paints the
   key mid-grey whatever z is (z hidden; the negative control), and ``z_plane=True`` appends one
@@ -61,6 +61,7 @@ class SceneConfig:
     max_size: int = 16
     dependency: float = 0.9             # s: P(bit = z) = (1 + s) / 2
     key_size: int = 8                   # side of the key square (shows z); 0 hides z entirely
+    key_height: int = 0                 # the key's height if not key_size (a band: height - 2); 0 = square
     key_gap: int = 2                    # min Chebyshev distance in pixels between the key and any object
     show_key: bool = True               # False: the key is painted mid-grey for both z (z hidden, same layout)
     z_plane: bool = False               # True: images get a 4th plane filled with z (z readable locally)
@@ -85,6 +86,9 @@ class SceneConfig:
         if self.max_size + self.key_size + 2 > min(self.height, self.width):
             raise ValueError(f"max_size={self.max_size} with key_size={self.key_size} does not fit "
                              f"a {self.height}x{self.width} canvas")
+        if not 0 <= self.key_height <= self.height - 2:
+            raise ValueError(f"key_height={self.key_height} is not accepted on a canvas {self.height} high; "
+                             f"need 0 (a square key) .. {self.height - 2}")
         if self.key_gap < 0 or 1 + self.key_size + self.key_gap + self.max_size > max(self.height, self.width):
             raise ValueError(f"key_gap={self.key_gap} is not accepted on a {self.height}x{self.width} canvas with "
                              f"key_size={self.key_size}, max_size={self.max_size}; need 0 <= key_gap <= "
@@ -250,16 +254,18 @@ def generate_scene(cfg: SceneConfig, rng: np.random.Generator) -> Scene:
     looks = family_look(cfg.num_families)
     p_eq = (1 + cfg.dependency) / 2
 
-    # The key: a square in a random corner, inset by one pixel; objects keep out of its corner.
+    # The key: a square (or a k-wide, key_height-high band) in a random corner, inset by one pixel;
+    # objects keep out of its corner.
     k = cfg.key_size
+    kh = cfg.key_height or k
     corner = int(rng.integers(4))
     kx = 1 if corner in (0, 2) else w - 1 - k
-    ky = 1 if corner in (0, 1) else h - 1 - k
-    key_box = (kx, ky, kx + k, ky + k)
+    ky = 1 if corner in (0, 1) else h - 1 - kh
+    key_box = (kx, ky, kx + k, ky + kh)
     if k > 0:
-        image[ky:ky + k, kx:kx + k] = KEY_COLORS[z] if cfg.show_key else HIDDEN_KEY
+        image[ky:ky + kh, kx:kx + k] = KEY_COLORS[z] if cfg.show_key else HIDDEN_KEY
         g = cfg.key_gap
-        keep_out = np.array([kx - g, ky - g, kx + k + g, ky + k + g], float)
+        keep_out = np.array([kx - g, ky - g, kx + k + g, ky + kh + g], float)
     else:
         keep_out = None
 
