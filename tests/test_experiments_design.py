@@ -325,6 +325,9 @@ def test_the_reach_control_says_whether_the_grid_only_model_learned_the_key(tmp_
     f = _learnability_file(tmp_path, quick, 5000, {"dense": 2000}, variant="grid-only")
     check = L.reach_check(quick, f)
     assert check["status"] == L.IN_REACH and check["learned_at_step"] == 2000
+    f = _learnability_file(tmp_path, quick, 5000, [(0, "dense", None), (1, "dense", 2500)], variant="grid-only")
+    check = L.reach_check(quick, f)
+    assert check["status"] == L.IN_REACH and "1 of 2 seed(s), first at step 2500" in check["text"]
     assert "does not isolate the global block" in check["text"]
     f = _learnability_file(tmp_path, quick, 5000, {"dense": None}, variant="grid-only")
     assert L.reach_check(quick, f)["status"] == L.NOT_LEARNED
@@ -346,7 +349,7 @@ def test_the_report_states_the_learnability_of_the_preset_its_results_are_from()
     check = L.budget_check(quick)
     assert text is not None and check["text"] in text and L.pilot_path("quick").name in text
     reach = L.reach_check(quick)
-    assert (reach["text"] in text) == (reach["status"] != L.UNKNOWN)
+    assert (reach["text"][1:] in text) == (reach["status"] != L.UNKNOWN)
     assert _learnability({"config_name": "quick", "config_key": "another-design"}) is None    # not this preset's results
     assert _learnability({"config_name": "smoke", "config_key": get_preset("smoke").key()}) is None   # no pilot
 

@@ -75,8 +75,9 @@ def _same_design(doc: dict[str, Any], cfg: ExperimentConfig) -> bool:
 def reach_check(cfg: ExperimentConfig, pilot: str | Path | None = None) -> dict[str, Any]:
     """Did the grid-only model, trained alone on the preset's design, learn the far key anyway?
 
-    Returns ``{"status", "text", "pilot", "pilot_steps", "learned_at_step"}`` with status
-    :data:`IN_REACH` (it learned the bit: after training the key is within the grid-only model's
+    Returns ``{"status", "text", "pilot", "pilot_steps", "learned_at_step", "seeds", "seeds_learned"}``
+    with status
+    :data:`IN_REACH` (it learned the bit in some seed: after training the key is within the grid-only model's
     reach, and H_grid − H_hybrid on this design does not isolate the global block),
     :data:`NOT_LEARNED` (not within the pilot's steps) or :data:`UNKNOWN` (no reach control of
     this design, model and budget).
@@ -93,17 +94,20 @@ def reach_check(cfg: ExperimentConfig, pilot: str | Path | None = None) -> dict[
     if meta.get("variant") != "grid-only" or not _same_design(doc, cfg):
         return {**out, "status": UNKNOWN, "text": f"{path.name} is not a grid-only run of the {cfg.name} preset's "
                                                   "model, scenes, batch and learning rate"}
+    seeds = sorted({r["seed"] for r in meta["learned"]})
     steps = [r["learned_at_step"] for r in meta["learned"] if r["learned_at_step"] is not None]
+    learned = sorted({r["seed"] for r in meta["learned"] if r["learned_at_step"] is not None})
+    out.update(seeds=len(seeds), seeds_learned=len(learned))
     if steps:
         out["learned_at_step"] = min(steps)
         return {**out, "status": IN_REACH,
                 "text": f"in the reach control ({path.name}: the grid-only model alone, {out['pilot_steps']} steps) "
-                        f"the grid-only model learned the far key by step {min(steps)}: after training the key is "
-                        "within its reach, so on this design a difference H_grid − H_hybrid does not isolate "
-                        "the global block"}
+                        f"the grid-only model learned the far key in {len(learned)} of {len(seeds)} seed(s), first "
+                        f"at step {min(steps)}: after training the key is within its reach, so on this design a "
+                        "difference H_grid − H_hybrid does not isolate the global block"}
     return {**out, "status": NOT_LEARNED,
             "text": f"in the reach control ({path.name}) the grid-only model alone did not learn the far key within "
-                    f"{out['pilot_steps']} steps"}
+                    f"{out['pilot_steps']} steps in any of {len(seeds)} seed(s)"}
 
 
 def budget_check(cfg: ExperimentConfig, pilot: str | Path | None = None) -> dict[str, Any]:

@@ -191,7 +191,7 @@ def _learnability(meta: dict[str, Any]) -> str | None:
         return None
     return (f"Learnability ({Path(check['pilot']).name}, the hybrid alone at this preset's model, batch and "
             f"learning rate, trained longer; never a compared pair): {check['text']}."
-            + (f" Reach control: {reach['text']}." if reach["status"] != UNKNOWN else ""))
+            + (f" {reach['text'][:1].upper()}{reach['text'][1:]}." if reach["status"] != UNKNOWN else ""))
 
 
 # evaluation set -> the scene config it is drawn from (the convergence set is the first images of val)
