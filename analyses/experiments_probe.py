@@ -21,6 +21,10 @@ import time
 from pathlib import Path
 from typing import Any
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from experiments_pilots import pilot_config  # noqa: E402  (analyses/ is not a package)
+
 DESIGNS: dict[str, dict[str, Any]] = {
     "declared": {},
     "key16": {"key_size": 16},
@@ -32,16 +36,6 @@ CONTROLS: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {   # name: (scene 
     "control-plane": ({"z_plane": True}, {"extra_input_planes": 1}),
     "control-hidden": ({"show_key": False}, {}),
 }
-
-
-def design_config(preset: str, scene: dict[str, Any]):
-    """The preset with ``scene`` set on every scene set (validation included: the probe draws from it)."""
-    from hsgprof.experiments.config import get_preset
-
-    cfg = get_preset(preset)
-    if not scene:
-        return cfg
-    return cfg.replace(**{f: getattr(cfg, f).replace(**scene) for f in ("train_scene", "val_scene", "occlusion_scene")})
 
 
 def run(preset: str, images: int, designs: list[str], out: Path, command: str) -> Path:
@@ -57,7 +51,7 @@ def run(preset: str, images: int, designs: list[str], out: Path, command: str) -
     jobs = [(name, scene, model, ("grid-only",)) for name, (scene, model) in CONTROLS.items()]
     jobs += [(name, DESIGNS[name], {}, ("grid-only", "hybrid")) for name in designs]
     for name, scene, model, variants in jobs:
-        cfg = design_config(preset, scene)
+        cfg = pilot_config(preset, scene=scene)              # the scene changes on every scene set
         for variant in variants:
             r = key_probe(cfg, variant, images=images, extra=model)
             print(f"{name}: {probe_text(r)}", flush=True)

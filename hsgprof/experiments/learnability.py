@@ -76,11 +76,10 @@ def reach_check(cfg: ExperimentConfig, pilot: str | Path | None = None) -> dict[
     """Did the grid-only model, trained alone on the preset's design, learn the far key anyway?
 
     Returns ``{"status", "text", "pilot", "pilot_steps", "learned_at_step", "seeds", "seeds_learned"}``
-    with status
-    :data:`IN_REACH` (it learned the bit in some seed: after training the key is within the grid-only model's
-    reach, and H_grid − H_hybrid on this design does not isolate the global block),
-    :data:`NOT_LEARNED` (not within the pilot's steps) or :data:`UNKNOWN` (no reach control of
-    this design, model and budget).
+    with status :data:`IN_REACH` (it learned the bit in some seed: after training the key is within
+    the grid-only model's reach, and H_grid − H_hybrid on this design does not isolate the global
+    block), :data:`NOT_LEARNED` (in no seed within the pilot's steps) or :data:`UNKNOWN` (no reach
+    control of this design, model and budget).
     """
     from hsgprof.results import read_results
 

@@ -8,9 +8,10 @@ construction, so a measured entropy can be set against the truth:
   that look *identical*: the class bit cannot be read from the object.
 * **A scene latent z, shown far away.** Each image draws ``z ~ Bernoulli(1/2)`` and shows it
   only through a small *key* marker in a random corner (white square for z = 0, black for
-  z = 1; ``key_height`` makes it a band instead; the key is not an object and has no box). Every object keeps at least ``key_gap``
-  pixels (Chebyshev) from the key, so on a long canvas the key can be put out of a local
-  model's reach. Two controls change nothing else in the scene: ``show_key=False`` paints the
+  z = 1; ``key_height`` makes it a band instead; the key is not an object and has no box).
+  Every object keeps at least ``key_gap`` pixels (Chebyshev) from the key, so on a long
+  canvas the key can be put out of a local model's reach (out of its *theoretical* receptive
+  field, if training must not find it). Two controls change nothing else in the scene: ``show_key=False`` paints the
   key mid-grey whatever z is (z hidden; the negative control), and ``z_plane=True`` appends one
   input plane holding z everywhere (z readable at every pixel; the positive control). Each object's bit equals z with probability
   ``dependency`` (s), else it is a fair coin, so ``P(bit = z) = (1 + s) / 2``.
