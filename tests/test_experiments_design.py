@@ -86,6 +86,26 @@ def test_extra_input_planes_change_only_the_stem():
 
 
 # ----------------------------------------------------------------------------- design vs receptive field
+def test_the_far_key_lies_outside_the_grid_only_theoretical_field():
+    """The far preset's key gap exceeds half the grid-only model's *theoretical* field width at every
+    dense level, measured on a canvas wide enough that no field touches its left or right border:
+    no path of the grid-only network, trained or not, reaches from any object to the key."""
+    from hsgprof.adapters.hsgdet import rf_levels
+    from hsgprof.receptive import fields
+
+    far = get_preset("far")
+    torch.manual_seed(0)
+    model = build_model(far.preset, variant="grid-only", **far.model_kwargs())
+    wide = 2048
+    levels = fields(model, rf_levels, (1, 3, far.val_scene.height, wide), far.design.share, 1, 0, 0)
+    assert [lv.name for lv in levels] == ["P3", "P4", "P5"]
+    for lv in levels:
+        width = lv.theoretical_hw[1]
+        assert width < wide, f"{lv.name}: the field fills the {wide}-px canvas; measure on a wider one"
+        assert far.val_scene.key_gap > width / 2, f"{lv.name}: field {width} px wide reaches a key {far.val_scene.key_gap} px away"
+    assert far.val_scene.width > far.val_scene.key_gap + far.val_scene.key_size + far.val_scene.max_size
+
+
 @pytest.mark.parametrize("preset", ["quick", "full"])
 def test_key_lies_outside_the_grid_only_effective_field(preset):
     """The declared key gap exceeds the grid-only model's effective radius at every dense level,
@@ -309,10 +329,11 @@ def test_the_committed_learnability_pilots_are_read_against_their_presets():
     from hsgprof.experiments import get_preset
     from hsgprof.experiments import learnability as L
 
-    for preset in ("quick", "full"):
-        if L.pilot_path(preset).is_file():
+    for preset in ("quick", "full", "far"):
+        if L.budget_check(get_preset(preset))["pilot_steps"] is not None:    # a committed pilot exists
             check = L.budget_check(get_preset(preset))
             assert check["status"] != L.UNKNOWN, check["text"]             # a committed pilot matches its preset
+    assert L.budget_check(get_preset("far"))["status"] == L.REACHES       # far: the hybrid learned within 5000 steps
     assert L.budget_check(get_preset("quick"))["status"] == L.BELOW       # quick: learned at 4000 > 600 steps
     if L.reach_path("quick").is_file():                                     # the committed reach control matches too
         assert L.reach_check(get_preset("quick"))["status"] != L.UNKNOWN

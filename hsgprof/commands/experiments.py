@@ -23,7 +23,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                       help="the CPU quick set (default): 3 variants + 2 controls × 2 seeds, 64×256 scenes")
     mode.add_argument("--full", dest="preset", action="store_const", const="full",
                       help="the GPU preset (full) here; on a GPU machine prefer 'hsgprof experiments gpu'")
-    mode.add_argument("--preset", dest="preset", help="a named preset: smoke, quick, full")
+    mode.add_argument("--preset", dest="preset", help="a named preset: smoke, quick, full, far")
     r.add_argument("--out", default=None, help="results folder (default reports/results/experiments-<preset>)")
     r.add_argument("--cache", default=None, help="run cache (default $HSGPROF_CACHE/experiments or "
                                                   "reports/cache/experiments)")
@@ -64,7 +64,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     g.set_defaults(func=gpu_cmd)
 
     c = esub.add_parser("config", help="print a preset's declared config (JSON)")
-    c.add_argument("preset", nargs="?", default="quick", help="smoke, quick or full (default quick)")
+    c.add_argument("preset", nargs="?", default="quick", help="smoke, quick, full or far (default quick)")
     c.set_defaults(func=config_cmd)
 
     s = esub.add_parser("summary", help="print the verdict table of a results folder")

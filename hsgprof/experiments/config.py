@@ -166,6 +166,11 @@ class Design:
 
     share: float = 0.95
     samples: int = 8
+    # The design's trained checks, read before any compared run (hsgprof.experiments.learnability):
+    # the hybrid's learnability pilot and the grid-only reach control ("" = the preset's default
+    # file names under reports/results/pilots/).
+    learnability: str = ""
+    reach: str = ""
 
 
 @dataclass(frozen=True)
@@ -364,7 +369,32 @@ def _full() -> ExperimentConfig:
         power=PowerPlan(pilot="reports/results/pilots/experiments_pilots_quick.json"))
 
 
-PRESETS = {"smoke": _smoke, "quick": _quick, "full": _full}
+# The far canvas: 32×960 with the key FAR_GAP px from every object, beyond the grid-only model's
+# *theoretical* receptive field at every dense level (the quick model's widest, P5, is 1263 px:
+# `hsgprof rf hsgdet-tiny --input 32x2048 --set variant=grid-only`; a test re-measures it), so no
+# training can give the grid-only model the key: on the quick canvas its reach control learned it.
+FAR_GAP = 672
+FAR_SCENE = SceneConfig(height=32, width=960, key_gap=FAR_GAP)
+
+
+def _far() -> ExperimentConfig:
+    # The quick model and batch, trained as long as the far design's learnability pilot needed (the
+    # hybrid alone learned the key at step 4000 with its dense head, by 5000 with its query head).
+    # Too long for the report's default run: one run is about 25 minutes on one CPU core here.
+    return ExperimentConfig(
+        name="far", seeds=(0, 1),
+        budget=Budget(steps=5000, batch_size=8, lr=2e-3, warmup_steps=50, grad_every=10, eval_every=500,
+                      checkpoint_every=500),
+        train_scene=FAR_SCENE, val_scene=FAR_SCENE,
+        occlusion_scene=FAR_SCENE.replace(min_objects=2, max_objects=6, pair_prob=1.0,
+                                          overlap_levels=(0.0, 0.2, 0.4, 0.6, 0.8)),
+        controls=(POSITIVE, NEGATIVE),
+        power=PowerPlan(pilot="reports/results/pilots/experiments_pilots_quick.json"),
+        design=Design(learnability="reports/results/pilots/experiments_learnability_quick_w960.json",
+                      reach="reports/results/pilots/experiments_learnability_quick_w960_grid-only.json"))
+
+
+PRESETS = {"smoke": _smoke, "quick": _quick, "full": _full, "far": _far}
 
 
 def get_preset(name: str) -> ExperimentConfig:

@@ -63,6 +63,11 @@ def reach_path(preset: str) -> Path:
     return PILOT_DIR / f"experiments_learnability_{preset}_grid-only.json"
 
 
+def _declared(path: str) -> Path | None:
+    """A results file a preset's design names (relative to the repository), or None."""
+    return (REPO_ROOT / path) if path else None
+
+
 def _same_design(doc: dict[str, Any], cfg: ExperimentConfig) -> bool:
     """Whether a pilot file trained the preset's model and scenes at its batch size and learning rate."""
     b = doc["meta"]["budget"]
@@ -83,7 +88,7 @@ def reach_check(cfg: ExperimentConfig, pilot: str | Path | None = None) -> dict[
     """
     from hsgprof.results import read_results
 
-    path = Path(pilot) if pilot else reach_path(cfg.name)
+    path = Path(pilot) if pilot else _declared(cfg.design.reach) or reach_path(cfg.name)
     out: dict[str, Any] = {"pilot": str(path), "pilot_steps": None, "learned_at_step": None}
     if not path.is_file():
         return {**out, "status": UNKNOWN, "text": f"no reach control for the {cfg.name} preset ({path.name})"}
@@ -122,7 +127,7 @@ def budget_check(cfg: ExperimentConfig, pilot: str | Path | None = None) -> dict
     """
     from hsgprof.results import read_results
 
-    path = Path(pilot) if pilot else pilot_path(cfg.name)
+    path = Path(pilot) if pilot else _declared(cfg.design.learnability) or pilot_path(cfg.name)
     out: dict[str, Any] = {"pilot": str(path), "preset_steps": cfg.budget.steps, "pilot_steps": None,
                            "learned_at_step": None}
     if not path.is_file():
