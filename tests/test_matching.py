@@ -103,3 +103,24 @@ def test_batched_assignments_equal_per_image_ones():
             best = min(sum(cost[q, j].item() for j, q in enumerate(perm))
                        for perm in itertools.permutations(range(6), len(t["labels"])))
             assert cost[rows, cols].sum().item() == pytest.approx(best, abs=1e-5)
+
+
+def test_a_collapsed_prediction_beside_a_padded_target_slot_stays_finite():
+    """A predicted box of zero width (DFL saturated at bin 0) against a padded target slot (a zero
+    box) has union 0: the assignment must stay finite (0/0 there once turned a far-key pilot's
+    whole dense loss into NaN at step 367), and equal to the image's assignment alone."""
+    from hsgdet.matching import Padded, batched_giou, batched_iou
+
+    zero, flat = torch.zeros(1, 1, 4), torch.tensor([[[5.0, 5.0, 5.0, 9.0]]])
+    assert batched_iou(zero, flat)[0].item() == 0.0 and torch.isfinite(batched_giou(zero, zero)).all()
+    points = _grid()
+    pred = torch.cat((points - 8, points + 8), -1)[None].repeat(2, 1, 1)
+    pred[:, 0] = torch.tensor([4.0, 4.0, 4.0, 12.0])                       # one collapsed box, in both images
+    targets = [{"labels": torch.tensor([0, 1]), "boxes": torch.tensor([[0.0, 0, 20, 20], [30.0, 30, 50, 50]])},
+               {"labels": torch.tensor([2]), "boxes": torch.tensor([[10.0, 10, 30, 30]])}]   # padded to 2
+    scores = torch.rand(2, 64, 3, generator=torch.Generator().manual_seed(0))
+    tal = TaskAlignedAssigner(topk=5)
+    both = tal.batched(scores, pred, points, Padded.of(targets))
+    assert torch.isfinite(both.scores).all() and both.fg.any()
+    one = tal(scores[1], pred[1], points, targets[1]["labels"], targets[1]["boxes"])
+    assert torch.equal(both.fg[1], one.fg) and torch.allclose(both.scores[1], one.scores)

@@ -119,6 +119,9 @@ class Padded:
         return cls(labels, boxes, cx, valid, lengths)
 
 
+_EPS = 1e-9                 # px²: far below any real box's area, so it changes no IoU but 0/0
+
+
 def batched_iou(a: torch.Tensor, b: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """IoU and union of every pair within each batch element: a (B, M, 4), b (B, K, 4) xyxy -> (B, M, K)."""
     area_a = (a[..., 2] - a[..., 0]) * (a[..., 3] - a[..., 1])
@@ -128,7 +131,9 @@ def batched_iou(a: torch.Tensor, b: torch.Tensor) -> tuple[torch.Tensor, torch.T
     wh = (rb - lt).clamp(min=0)
     inter = wh[..., 0] * wh[..., 1]
     union = area_a[:, :, None] + area_b[:, None, :] - inter
-    return inter / union, union
+    # Two zero-area boxes (a padded target slot and a collapsed prediction) have union 0: their IoU
+    # is 0, not 0/0 (a NaN there spreads through the assigner's max and sinks the step).
+    return inter / union.clamp(min=_EPS), union
 
 
 def batched_giou(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
@@ -138,7 +143,7 @@ def batched_giou(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     rb = torch.max(a[:, :, None, 2:], b[:, None, :, 2:])
     wh = (rb - lt).clamp(min=0)
     area = wh[..., 0] * wh[..., 1]
-    return iou - (area - union) / area
+    return iou - (area - union) / area.clamp(min=_EPS)
 
 
 @dataclass
