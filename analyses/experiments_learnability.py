@@ -43,7 +43,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from experiments_pilots import one_pilot, pilot_config  # noqa: E402  (analyses/ is not a package)
+from experiments_pilots import command_line, one_pilot, pilot_config  # noqa: E402  (analyses/ is not a package)
 
 from hsgprof.experiments.learnability import HEADS, learned_at  # noqa: E402
 
@@ -124,12 +124,11 @@ def _check_fields(scene: dict[str, Any], model: dict[str, Any]) -> None:
 def main(argv: list[str]) -> int:
     from hsgprof.errors import HsgprofError
 
-    if not argv or "=" in argv[0]:
-        print(__doc__.split("Usage: ", 1)[1].split("\n", 1)[0], file=sys.stderr)
-        return 2
-    preset = argv[0]
     try:
-        opts = dict(a.split("=", 1) for a in argv[1:])
+        parsed = command_line(argv, __doc__)
+        if parsed is None:
+            return 2
+        preset, opts = parsed
         design = {k: _value(v) for k, v in opts.items() if k.startswith(("scene.", "model."))}
         unknown = set(opts) - set(design) - {"steps", "seeds", "batch_size", "lr", "key_size", "variant", "probe", "out"}
         if unknown or "steps" not in opts:

@@ -37,6 +37,19 @@ PILOTS = ("positive", "negative", "hybrid")
 POWER_SEEDS = list(range(2, 21))
 
 
+def command_line(argv: list[str], doc: str) -> tuple[str, dict[str, str]] | None:
+    """``PRESET KEY=VALUE ...`` of a pilot script: the preset and its options, or None (after printing
+    the usage line of ``doc``) when no preset comes first. A word that is not KEY=VALUE raises a
+    ValueError naming it (the scripts report it in one line)."""
+    if not argv or "=" in argv[0]:
+        print(doc.split("Usage: ", 1)[1].split("\n", 1)[0], file=sys.stderr)
+        return None
+    bad = [a for a in argv[1:] if "=" not in a]
+    if bad:
+        raise ValueError(f"argument {bad[0]!r} is not KEY=VALUE")
+    return argv[0], dict(a.split("=", 1) for a in argv[1:])
+
+
 def pilot_config(preset: str, steps: int | None = None, batch_size: int | None = None, lr: float | None = None,
                  key_size: int | None = None, scene: dict[str, Any] | None = None,
                  model: dict[str, Any] | None = None):

@@ -23,7 +23,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from experiments_pilots import pilot_config  # noqa: E402  (analyses/ is not a package)
+from experiments_pilots import command_line, pilot_config  # noqa: E402  (analyses/ is not a package)
 
 DESIGNS: dict[str, dict[str, Any]] = {
     "declared": {},
@@ -80,12 +80,11 @@ def run(preset: str, images: int, designs: list[str], out: Path, command: str) -
 def main(argv: list[str]) -> int:
     from hsgprof.errors import HsgprofError
 
-    if not argv or "=" in argv[0]:
-        print(__doc__.split("Usage: ", 1)[1].split("\n", 1)[0], file=sys.stderr)
-        return 2
-    preset = argv[0]
     try:
-        opts = dict(a.split("=", 1) for a in argv[1:])
+        parsed = command_line(argv, __doc__)
+        if parsed is None:
+            return 2
+        preset, opts = parsed
         unknown = set(opts) - {"images", "designs", "out"}
         if unknown:
             raise ValueError(f"options {sorted(unknown)} not accepted")

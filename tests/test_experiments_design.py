@@ -422,6 +422,7 @@ def test_a_pilot_config_changes_only_what_it_is_given():
     ("colour=red", "options ['colour'] not accepted"),
     ("variant=sparse-only", "variant='sparse-only' is not accepted (hybrid, grid-only)"),
     ("probe=2", "probe=2 is too few images"),
+    ("seeds", "argument 'seeds' is not KEY=VALUE"),
 ])
 def test_the_learnability_script_refuses_a_bad_design_option_in_one_line(arg, message, capsys):
     assert load_analysis("experiments_learnability").main(["quick", "steps=10", arg]) == 2

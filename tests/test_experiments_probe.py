@@ -80,3 +80,6 @@ def test_the_probe_script_writes_controls_and_designs(tmp_path, capsys):
                                                          ("declared", "grid-only"), ("declared", "hybrid")}
     assert mod.main(["quick", "designs=nope"]) == 2
     assert "design 'nope' is not known" in capsys.readouterr().err
+    assert mod.main(["quick", "images"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "argument 'images' is not KEY=VALUE" in err and len(err.splitlines()) == 1

@@ -319,14 +319,20 @@ QUICK_GAP = 112
 QUICK_SCENE = SceneConfig(height=64, width=256, key_gap=QUICK_GAP)
 
 
+def _canvas(scene: SceneConfig) -> dict[str, SceneConfig]:
+    """A preset's scene sets on one canvas: training and validation scenes as given, occlusion scenes
+    the same with 2–6 objects, every placement an overlapping pair at the declared overlap levels."""
+    return {"train_scene": scene, "val_scene": scene,
+            "occlusion_scene": scene.replace(min_objects=2, max_objects=6, pair_prob=1.0,
+                                             overlap_levels=(0.0, 0.2, 0.4, 0.6, 0.8))}
+
+
 def _quick() -> ExperimentConfig:
     return ExperimentConfig(
         name="quick", seeds=(0, 1),
         budget=Budget(steps=600, batch_size=8, lr=2e-3, warmup_steps=50, grad_every=10, eval_every=150,
                       checkpoint_every=200),
-        train_scene=QUICK_SCENE, val_scene=QUICK_SCENE,
-        occlusion_scene=QUICK_SCENE.replace(min_objects=2, max_objects=6, pair_prob=1.0,
-                                            overlap_levels=(0.0, 0.2, 0.4, 0.6, 0.8)),
+        **_canvas(QUICK_SCENE),
         controls=(POSITIVE, NEGATIVE),
         power=PowerPlan(pilot="reports/results/pilots/experiments_pilots_quick.json"))
 
@@ -361,9 +367,7 @@ def _full() -> ExperimentConfig:
         budget=Budget(steps=200, batch_size=64, lr=2e-3, warmup_steps=20, grad_every=20,
                       eval_every=50, checkpoint_every=100),
         convergence_target=0.5,
-        train_scene=QUICK_SCENE, val_scene=QUICK_SCENE,
-        occlusion_scene=QUICK_SCENE.replace(min_objects=2, max_objects=6, pair_prob=1.0,
-                                            overlap_levels=(0.0, 0.2, 0.4, 0.6, 0.8)),
+        **_canvas(QUICK_SCENE),
         n_val=768, n_occlusion=256, n_dense_per_bin=2, n_convergence=128, bootstrap=500,
         controls=(POSITIVE, NEGATIVE),
         power=PowerPlan(pilot="reports/results/pilots/experiments_pilots_quick.json"))
@@ -386,9 +390,7 @@ def _far() -> ExperimentConfig:
         name="far", seeds=(0, 1),
         budget=Budget(steps=5000, batch_size=8, lr=2e-3, warmup_steps=50, grad_every=10, eval_every=500,
                       checkpoint_every=500),
-        train_scene=FAR_SCENE, val_scene=FAR_SCENE,
-        occlusion_scene=FAR_SCENE.replace(min_objects=2, max_objects=6, pair_prob=1.0,
-                                          overlap_levels=(0.0, 0.2, 0.4, 0.6, 0.8)),
+        **_canvas(FAR_SCENE),
         controls=(POSITIVE, NEGATIVE),
         power=PowerPlan(pilot="reports/results/pilots/experiments_pilots_quick.json"),
         design=Design(learnability="reports/results/pilots/experiments_learnability_quick_w960.json",
