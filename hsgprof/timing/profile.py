@@ -11,8 +11,10 @@ inside ``hsgprof::<component>`` (:mod:`hsgprof.timing.hooks`). Attribution:
 - **CPU** (tests, and CPU runs): the device is the host; a component's time is its range's duration.
 
 Per step, the components' times add up to at most the step's; the rest is reported as
-``(outside components)`` (input checks, glue between components). Values are medians over the
-profiled calls. Under a whole-graph compile the component ranges do not survive (Dynamo ignores
+``(outside components)`` (input checks, glue between components). Values are those of the
+*median step*: the profiled call whose total is the median (the lower one of an even count), so
+the rows add up to the total exactly (medians taken part by part need not: on a noisy host the
+components' medians summed can exceed the total's median). Under a whole-graph compile the component ranges do not survive (Dynamo ignores
 ``record_function`` inside a traced region), so such a run yields its step total only; the
 split compile (hooks kept out of the graph) keeps them.
 
@@ -23,7 +25,6 @@ kernel, or the unfused math path).
 
 from __future__ import annotations
 
-import statistics
 from dataclasses import dataclass
 from typing import Any, Iterable, Sequence
 
@@ -160,27 +161,31 @@ def profile_runnable(r: Any, cmap: ComponentMap | None, calls: int = 5) -> dict[
     return {"steps": steps, "sdpa": sdpa_backends(events, calls), "ranges": hooks is not None, "calls": calls}
 
 
+def median_step(steps: Sequence[dict[str, float]]) -> dict[str, float]:
+    """The step whose total is the median (lower median of an even count): one real call's breakdown."""
+    order = sorted(range(len(steps)), key=lambda i: steps[i]["step"])
+    return steps[order[(len(order) - 1) // 2]]
+
+
 def attribution_rows(result: dict[str, Any], flops: dict[str, float], peak_tflops: float | None,
                    base: dict[str, Any]) -> list[dict[str, Any]]:
-    """Tidy rows (median over steps): time per component, its FLOPs, TFLOP/s and fraction of peak."""
-    steps = result["steps"]
-    if not steps:
+    """Tidy rows of the median step: time per component, its FLOPs, TFLOP/s and fraction of peak.
+
+    The median step (:func:`median_step`) is one profiled call, so its components and
+    ``(outside components)`` add up to its total; a component absent from it is absent here.
+    """
+    if not result["steps"]:
         return []
-    names = [k for k in steps[0] if not k.endswith((" host", " kernels")) and k != "step"]
-    for st in steps[1:]:
-        names += [k for k in st if k not in names and not k.endswith((" host", " kernels")) and k != "step"]
+    st = median_step(result["steps"])
+    names = [k for k in st if not k.endswith((" host", " kernels")) and k != "step"]
     rows = []
     for name in ["step", *names]:
-        def med(key: str) -> float | None:
-            vals = [st[key] for st in steps if key in st]
-            return statistics.median(vals) if vals else None
-
-        ms = med(name)
+        ms = st[name]
         f = flops.get("Total") if name == "step" else flops.get(name)
-        tflops = f / (ms / 1e3) / 1e12 if f and ms else None
+        tflops = f / (ms / 1e3) / 1e12 if f and ms and ms > 0 else None
         rows.append({**base, "component": "end-to-end" if name == "step" else name,
                      "kind": "profile_total" if name == "step" else "profile_component",
-                     "device_ms": ms, "host_ms": med(f"{name} host"), "kernels": med(f"{name} kernels"),
+                     "device_ms": ms, "host_ms": st.get(f"{name} host"), "kernels": st.get(f"{name} kernels"),
                      "flops": f, "achieved_tflops": tflops, "peak_tflops": peak_tflops,
                      "fraction_of_peak": tflops / peak_tflops if tflops and peak_tflops else None,
                      "calls_profiled": result["calls"]})
