@@ -139,6 +139,9 @@ def _train_pilot(preset: str, name: str, seed: int, budget: dict[str, Any], prob
             for lv in key_probe(cfg, images=probe, model=model)["levels"]:
                 r[f"probe_{lv['name']}"] = lv["accuracy"]
         curve.append({k: v for k, v in r.items() if not k.startswith("_")} | {"step": step})
+        print(f"[{preset} {name} s{seed}] step {step}: " + ", ".join(           # progress, on stderr
+            f"{k} {v:.3f}" for k, v in r.items() if not k.startswith("_") and isinstance(v, float)),
+            file=sys.stderr, flush=True)
         return {k: v for k, v in r.items() if not k.startswith("_")}
 
     with tempfile.TemporaryDirectory() as d:

@@ -63,13 +63,28 @@ def test_key_gap_keeps_every_object_away_from_the_key(key):
         SceneConfig(height=64, width=256, key_height=63)
 
 
+def test_key_corners_limit_where_the_key_goes_and_all_four_draw_as_before():
+    left = SceneConfig(height=32, width=960, key_gap=672, key_corners=(0, 2))
+    scenes = generate_scenes(left, 64, 3)
+    assert {s.key_box[0] for s in scenes} == {1}                              # inset one pixel from the left
+    assert {s.key_box[1] for s in scenes} == {1, 32 - 1 - left.key_size}      # both left corners drawn
+    default, listed = SceneConfig(), SceneConfig(key_corners=(0, 1, 2, 3))
+    a, b = generate_scenes(default, 8, 5), generate_scenes(listed, 8, 5)
+    assert all(torch.equal(x.image, y.image) and x.key_box == y.key_box for x, y in zip(a, b))
+    for bad in [(), (4,), (0, 0)]:
+        with pytest.raises(ValueError, match=r"key_corners=\("):
+            SceneConfig(key_corners=bad)
+
+
 def test_a_scene_field_added_later_leaves_the_keys_of_configs_that_do_not_use_it():
-    """``key_height`` at its default is absent from a config's dict (so existing results keep their
-    config keys), and present, changing the key, when set."""
+    """``key_height`` and ``key_corners`` at their defaults are absent from a config's dict (so existing
+    results keep their config keys), and present, changing the key, when set."""
     quick = get_preset("quick")
-    assert "key_height" not in quick.to_dict()["train_scene"]
+    assert not {"key_height", "key_corners"} & set(quick.to_dict()["train_scene"])
     band = quick.replace(train_scene=quick.train_scene.replace(key_height=30))
     assert band.to_dict()["train_scene"]["key_height"] == 30 and band.key() != quick.key()
+    left = quick.replace(train_scene=quick.train_scene.replace(key_corners=(0, 2)))
+    assert left.to_dict()["train_scene"]["key_corners"] == (0, 2) and left.key() not in (quick.key(), band.key())
 
 
 def test_extra_input_planes_change_only_the_stem():

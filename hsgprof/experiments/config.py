@@ -304,7 +304,7 @@ class ExperimentConfig:
 KEYED_IF_CHANGED = frozenset({"capacity_trend", "controls", "gate", "power", "design", "data"})
 # Scene-generator fields added after results were committed, with their defaults: a scene's dict
 # (hence the config's key and the config results files hold) lists one only when it differs.
-SCENE_ADDED = {"key_height": 0}
+SCENE_ADDED = {"key_height": 0, "key_corners": (0, 1, 2, 3)}
 
 
 # The quick canvas: 64×256 with the key at one end and every object at least QUICK_GAP pixels

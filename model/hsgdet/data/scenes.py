@@ -8,7 +8,8 @@ construction, so a measured entropy can be set against the truth:
   that look *identical*: the class bit cannot be read from the object.
 * **A scene latent z, shown far away.** Each image draws ``z ~ Bernoulli(1/2)`` and shows it
   only through a small *key* marker in a random corner (white square for z = 0, black for
-  z = 1; ``key_height`` makes it a band instead; the key is not an object and has no box).
+  z = 1; ``key_height`` makes it a band instead, ``key_corners`` limits the corners it may
+  take, e.g. the left end only; the key is not an object and has no box).
   Every object keeps at least ``key_gap`` pixels (Chebyshev) from the key, so on a long
   canvas the key can be put out of a local model's reach (out of its *theoretical* receptive
   field, if training must not find it). Two controls change nothing else in the scene: ``show_key=False`` paints the
@@ -64,6 +65,8 @@ class SceneConfig:
     key_size: int = 8                   # side of the key square (shows z); 0 hides z entirely
     key_height: int = 0                 # the key's height if not key_size (a band: height - 2); 0 = square
     key_gap: int = 2                    # min Chebyshev distance in pixels between the key and any object
+    key_corners: tuple[int, ...] = (0, 1, 2, 3)   # corners the key may take (0 top-left, 1 top-right,
+                                                  # 2 bottom-left, 3 bottom-right), uniform among them
     show_key: bool = True               # False: the key is painted mid-grey for both z (z hidden, same layout)
     z_plane: bool = False               # True: images get a 4th plane filled with z (z readable locally)
     pair_prob: float = 0.3              # probability that a placement is an overlapping pair (2 objects)
@@ -94,6 +97,10 @@ class SceneConfig:
             raise ValueError(f"key_gap={self.key_gap} is not accepted on a {self.height}x{self.width} canvas with "
                              f"key_size={self.key_size}, max_size={self.max_size}; need 0 <= key_gap <= "
                              f"{max(self.height, self.width) - 1 - self.key_size - self.max_size}")
+        if not self.key_corners or any(c not in (0, 1, 2, 3) for c in self.key_corners) \
+                or len(set(self.key_corners)) != len(self.key_corners):
+            raise ValueError(f"key_corners={self.key_corners!r} is not accepted; need distinct corners from "
+                             "0 (top-left), 1 (top-right), 2 (bottom-left), 3 (bottom-right)")
         for name in ("dependency", "pair_prob", "pair_link"):
             v = getattr(self, name)
             if not 0.0 <= v <= 1.0:
@@ -255,11 +262,13 @@ def generate_scene(cfg: SceneConfig, rng: np.random.Generator) -> Scene:
     looks = family_look(cfg.num_families)
     p_eq = (1 + cfg.dependency) / 2
 
-    # The key: a square (or a k-wide, key_height-high band) in a random corner, inset by one pixel;
+    # The key: a square (or a k-wide, key_height-high band) in a random corner (of key_corners; all four
+    # draw as before the field existed), inset by one pixel;
     # objects keep out of its corner.
     k = cfg.key_size
     kh = cfg.key_height or k
-    corner = int(rng.integers(4))
+    corners = cfg.key_corners
+    corner = int(rng.integers(4)) if len(corners) == 4 else corners[int(rng.integers(len(corners)))]
     kx = 1 if corner in (0, 2) else w - 1 - k
     ky = 1 if corner in (0, 1) else h - 1 - kh
     key_box = (kx, ky, kx + k, ky + kh)
