@@ -287,6 +287,27 @@ def test_declared_presets_rest_on_the_committed_pilots():
     assert P.mdd(len(full.seeds), sig["sigma_seed"], sig["sigma_object"], m_full, pw.alpha, pw.power) <= pw.delta
 
 
+def test_the_far_preset_rests_on_pilots_of_its_own_design():
+    """The far preset's power plan cites pilots trained on its own canvas, key, model and budget; the
+    controls there behave (the gate), and its seeds detect |Δ| ≥ δ by those pilots' variances."""
+    import json
+    from pathlib import Path
+
+    from hsgprof.results import read_results
+
+    far = get_preset("far")
+    doc = read_results(Path(__file__).resolve().parent.parent / far.power.pilot, "experiments.pilots")
+    meta, mine = doc["meta"], json.loads(json.dumps(far.to_dict()))
+    b = meta["budget"]
+    assert (b["steps"], b["batch_size"], b["lr"]) == (far.budget.steps, far.budget.batch_size, far.budget.lr)
+    for key in ("preset", "model_overrides", "train_scene", "val_scene", "n_val", "controls"):
+        assert doc["provenance"]["config"][key] == mine[key], key
+    assert meta["gate"]["positive_pass"] and meta["gate"]["negative_pass"]
+    sig, pw = meta["pooled"], far.power
+    assert P.mdd(len(far.seeds), sig["sigma_seed"], sig["sigma_object"], meta["objects_per_run"], pw.alpha,
+                 pw.power) <= pw.delta
+
+
 def test_learnability_counts_a_head_as_learned_only_once_it_stays_below_the_threshold():
     from hsgprof.experiments.learnability import learned_at
 
