@@ -16,8 +16,7 @@ What they decide, and nothing else: on the preset's declared canvas,
 No grid-only run without a control and no compared pair is trained here, so nothing in these
 results can say which variant would win.
 
-Usage: python analyses/experiments_pilots.py PRESET [steps=N] [batch_size=B] [lr=X] [seeds=0,1]
-                                             [workers=W] [out=FILE]
+Usage: python analyses/experiments_pilots.py PRESET [steps=N] [batch_size=B] [lr=X] [seeds=0,1] [workers=W] [out=FILE]
 Results: reports/results/pilots/experiments_pilots_<preset>.json (tidy rows + provenance).
 """
 
@@ -208,15 +207,33 @@ def main(argv: list[str]) -> int:
     from hsgprof.experiments import power as P
     from hsgprof.results import write_results
 
-    preset = argv[0] if argv else "quick"
-    opts = dict(a.split("=", 1) for a in argv[1:])
-    budget = {"steps": int(opts["steps"]) if "steps" in opts else None,
-              "batch_size": int(opts["batch_size"]) if "batch_size" in opts else None,
-              "lr": float(opts["lr"]) if "lr" in opts else None}
-    seeds = [int(s) for s in opts.get("seeds", "0,1").split(",")]
-    workers = int(opts.get("workers", os.cpu_count() or 1))
-    out = Path(opts.get("out", f"reports/results/pilots/experiments_pilots_{preset}.json"))
-    cfg = pilot_config(preset, **budget)
+    try:
+        parsed = command_line(argv, __doc__)
+        if parsed is None:
+            return 2
+        preset, opts = parsed
+        unknown = set(opts) - {"steps", "batch_size", "lr", "seeds", "workers", "out"}
+        if unknown:
+            raise ValueError(f"options {sorted(unknown)} not accepted")
+        def number(key: str, kind: type, default: Any = None) -> Any:
+            if key not in opts:
+                return default
+            try:
+                return kind(opts[key])
+            except ValueError:
+                raise ValueError(f"{key}={opts[key]!r} is not accepted; need a number ({kind.__name__})") from None
+
+        budget = {"steps": number("steps", int), "batch_size": number("batch_size", int), "lr": number("lr", float)}
+        try:
+            seeds = [int(s) for s in opts.get("seeds", "0,1").split(",")]
+        except ValueError:
+            raise ValueError(f"seeds={opts['seeds']!r} is not accepted; need integers separated by commas") from None
+        workers = number("workers", int, os.cpu_count() or 1)
+        out = Path(opts.get("out", f"reports/results/pilots/experiments_pilots_{preset}.json"))
+        cfg = pilot_config(preset, **budget)
+    except ValueError as e:                                    # bad options, or an unknown preset
+        print(f"error: {e}", file=sys.stderr)
+        return 2
     t0 = time.perf_counter()
     jobs = [(preset, name, s, budget) for s in seeds for name in PILOTS]
     with ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn")) as pool:

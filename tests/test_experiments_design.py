@@ -464,3 +464,17 @@ def test_the_learnability_script_refuses_a_bad_design_option_in_one_line(arg, me
     assert load_analysis("experiments_learnability").main(["quick", "steps=10", arg]) == 2
     err = capsys.readouterr().err.strip()
     assert message in err and len(err.splitlines()) == 1
+
+
+@pytest.mark.parametrize("argv,message", [
+    (["quick", "seeds"], "argument 'seeds' is not KEY=VALUE"),
+    (["quick", "colour=red"], "options ['colour'] not accepted"),
+    (["quick", "steps=x"], "steps='x' is not accepted; need a number (int)"),
+    (["quick", "seeds=0,a"], "seeds='0,a' is not accepted"),
+    (["nope"], "unknown experiment preset 'nope'"),
+])
+def test_the_pilots_script_refuses_bad_arguments_in_one_line_before_any_run(argv, message, capsys, tmp_path):
+    out = tmp_path / "pilots.json"
+    assert load_analysis("experiments_pilots").main([*argv, f"out={out}"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert message in err and len(err.splitlines()) == 1 and not out.exists()
