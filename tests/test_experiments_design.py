@@ -71,6 +71,7 @@ def test_key_corners_limit_where_the_key_goes_and_all_four_draw_as_before():
     default, listed = SceneConfig(), SceneConfig(key_corners=(0, 1, 2, 3))
     a, b = generate_scenes(default, 8, 5), generate_scenes(listed, 8, 5)
     assert all(torch.equal(x.image, y.image) and x.key_box == y.key_box for x, y in zip(a, b))
+    assert SceneConfig(key_corners=[0, 2]) == SceneConfig(key_corners=(0, 2))        # a list (from JSON) is kept as a tuple
     for bad in [(), (4,), (0, 0)]:
         with pytest.raises(ValueError, match=r"key_corners=\("):
             SceneConfig(key_corners=bad)

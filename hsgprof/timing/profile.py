@@ -14,9 +14,9 @@ Per step, the components' times add up to at most the step's; the rest is report
 ``(outside components)`` (input checks, glue between components). Values are those of the
 *median step*: the profiled call whose total is the median (the lower one of an even count), so
 the rows add up to the total exactly (medians taken part by part need not: on a noisy host the
-components' medians summed can exceed the total's median). Under a whole-graph compile the component ranges do not survive (Dynamo ignores
-``record_function`` inside a traced region), so such a run yields its step total only; the
-split compile (hooks kept out of the graph) keeps them.
+components' medians summed can exceed the total's median). Under a whole-graph compile the
+component ranges do not survive (Dynamo ignores ``record_function`` inside a traced region), so
+such a run yields its step total only; the split compile (hooks kept out of the graph) keeps them.
 
 The attention kernels that ran are read from the same events: the ``aten::_scaled_dot_product_*``
 op names say which SDPA backend served each call (flash, memory-efficient, cuDNN, the CPU flash

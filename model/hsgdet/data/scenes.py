@@ -97,6 +97,7 @@ class SceneConfig:
             raise ValueError(f"key_gap={self.key_gap} is not accepted on a {self.height}x{self.width} canvas with "
                              f"key_size={self.key_size}, max_size={self.max_size}; need 0 <= key_gap <= "
                              f"{max(self.height, self.width) - 1 - self.key_size - self.max_size}")
+        object.__setattr__(self, "key_corners", tuple(self.key_corners))   # a list read back from JSON, too
         if not self.key_corners or any(c not in (0, 1, 2, 3) for c in self.key_corners) \
                 or len(set(self.key_corners)) != len(self.key_corners):
             raise ValueError(f"key_corners={self.key_corners!r} is not accepted; need distinct corners from "
