@@ -43,7 +43,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from experiments_pilots import command_line, one_pilot, pilot_config  # noqa: E402  (analyses/ is not a package)
+from experiments_pilots import command_line, one_pilot, option, pilot_config, seed_list  # noqa: E402  (analyses/ is not a package)
 
 from hsgprof.experiments.learnability import HEADS, learned_at  # noqa: E402
 
@@ -133,18 +133,15 @@ def main(argv: list[str]) -> int:
         unknown = set(opts) - set(design) - {"steps", "seeds", "batch_size", "lr", "key_size", "variant", "probe", "out"}
         if unknown or "steps" not in opts:
             raise ValueError(f"options {sorted(unknown)} not accepted" if unknown else "steps=N is required")
-        steps = int(opts["steps"])
-        seeds = [int(s) for s in opts.get("seeds", "0").split(",")]
-        batch = int(opts["batch_size"]) if "batch_size" in opts else None
-        lr = float(opts["lr"]) if "lr" in opts else None
-        key_size = int(opts["key_size"]) if "key_size" in opts else None
+        steps, seeds = option(opts, "steps", int), seed_list(opts, "0")
+        batch, lr, key_size = option(opts, "batch_size", int), option(opts, "lr", float), option(opts, "key_size", int)
         if steps < 1 or (batch is not None and batch < 1) or (key_size is not None and key_size < 1):
             raise ValueError(f"steps={steps}, batch_size={batch} and key_size={key_size} must be >= 1")
         scene = {k[6:]: v for k, v in design.items() if k.startswith("scene.")}
         model = {k[6:]: v for k, v in design.items() if k.startswith("model.")}
         _check_fields(scene, model)
         variant = opts.get("variant", "hybrid")
-        probe = int(opts.get("probe", 0))
+        probe = option(opts, "probe", int, 0)
         if probe and probe < 4:
             raise ValueError(f"probe={probe} is too few images; 0 (no probe) or at least 4")
         if variant not in ("hybrid", "grid-only"):

@@ -49,6 +49,26 @@ def command_line(argv: list[str], doc: str) -> tuple[str, dict[str, str]] | None
     return argv[0], dict(a.split("=", 1) for a in argv[1:])
 
 
+def option(opts: dict[str, str], key: str, kind: type, default: Any = None) -> Any:
+    """Option ``key`` of a pilot script as ``kind`` (int or float), ``default`` when absent; a value
+    that is not such a number raises a ValueError naming the option."""
+    if key not in opts:
+        return default
+    try:
+        return kind(opts[key])
+    except ValueError:
+        raise ValueError(f"{key}={opts[key]!r} is not accepted; need a number ({kind.__name__})") from None
+
+
+def seed_list(opts: dict[str, str], default: str) -> list[int]:
+    """The ``seeds=0,1,...`` option as integers; anything else raises a ValueError naming it."""
+    text = opts.get("seeds", default)
+    try:
+        return [int(s) for s in text.split(",")]
+    except ValueError:
+        raise ValueError(f"seeds={text!r} is not accepted; need integers separated by commas") from None
+
+
 def pilot_config(preset: str, steps: int | None = None, batch_size: int | None = None, lr: float | None = None,
                  key_size: int | None = None, scene: dict[str, Any] | None = None,
                  model: dict[str, Any] | None = None):
@@ -204,8 +224,9 @@ def main(argv: list[str]) -> int:
     from concurrent.futures import ProcessPoolExecutor
     import multiprocessing as mp
 
+    from hsgprof.errors import HsgprofError
     from hsgprof.experiments import power as P
-    from hsgprof.results import write_results
+    from hsgprof.results import check_writable, write_results
 
     try:
         parsed = command_line(argv, __doc__)
@@ -215,24 +236,14 @@ def main(argv: list[str]) -> int:
         unknown = set(opts) - {"steps", "batch_size", "lr", "seeds", "workers", "out"}
         if unknown:
             raise ValueError(f"options {sorted(unknown)} not accepted")
-        def number(key: str, kind: type, default: Any = None) -> Any:
-            if key not in opts:
-                return default
-            try:
-                return kind(opts[key])
-            except ValueError:
-                raise ValueError(f"{key}={opts[key]!r} is not accepted; need a number ({kind.__name__})") from None
-
-        budget = {"steps": number("steps", int), "batch_size": number("batch_size", int), "lr": number("lr", float)}
-        try:
-            seeds = [int(s) for s in opts.get("seeds", "0,1").split(",")]
-        except ValueError:
-            raise ValueError(f"seeds={opts['seeds']!r} is not accepted; need integers separated by commas") from None
-        workers = number("workers", int, os.cpu_count() or 1)
-        out = Path(opts.get("out", f"reports/results/pilots/experiments_pilots_{preset}.json"))
+        budget = {"steps": option(opts, "steps", int), "batch_size": option(opts, "batch_size", int),
+                  "lr": option(opts, "lr", float)}
+        seeds = seed_list(opts, "0,1")
+        workers = option(opts, "workers", int, os.cpu_count() or 1)
+        out = check_writable(opts.get("out", f"reports/results/pilots/experiments_pilots_{preset}.json"), "out")
         cfg = pilot_config(preset, **budget)
-    except ValueError as e:                                    # bad options, or an unknown preset
-        print(f"error: {e}", file=sys.stderr)
+    except (HsgprofError, ValueError) as e:                    # bad options or out=, or an unknown preset
+        print(f"experiments_pilots: {e}", file=sys.stderr)
         return 2
     t0 = time.perf_counter()
     jobs = [(preset, name, s, budget) for s in seeds for name in PILOTS]

@@ -23,7 +23,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from experiments_pilots import command_line, pilot_config  # noqa: E402  (analyses/ is not a package)
+from experiments_pilots import command_line, option, pilot_config  # noqa: E402  (analyses/ is not a package)
 
 DESIGNS: dict[str, dict[str, Any]] = {
     "declared": {},
@@ -88,7 +88,7 @@ def main(argv: list[str]) -> int:
         unknown = set(opts) - {"images", "designs", "out"}
         if unknown:
             raise ValueError(f"options {sorted(unknown)} not accepted")
-        images = int(opts.get("images", 2048))
+        images = option(opts, "images", int, 2048)
         designs = opts.get("designs", ",".join(DESIGNS)).split(",")
         bad = [d for d in designs if d not in DESIGNS]
         if bad:

@@ -460,6 +460,8 @@ def test_a_pilot_config_changes_only_what_it_is_given():
     ("variant=sparse-only", "variant='sparse-only' is not accepted (hybrid, grid-only)"),
     ("probe=2", "probe=2 is too few images"),
     ("seeds", "argument 'seeds' is not KEY=VALUE"),
+    ("batch_size=big", "batch_size='big' is not accepted; need a number (int)"),
+    ("seeds=0;1", "seeds='0;1' is not accepted"),
 ])
 def test_the_learnability_script_refuses_a_bad_design_option_in_one_line(arg, message, capsys):
     assert load_analysis("experiments_learnability").main(["quick", "steps=10", arg]) == 2
@@ -479,3 +481,5 @@ def test_the_pilots_script_refuses_bad_arguments_in_one_line_before_any_run(argv
     assert load_analysis("experiments_pilots").main([*argv, f"out={out}"]) == 2
     err = capsys.readouterr().err.strip()
     assert message in err and len(err.splitlines()) == 1 and not out.exists()
+    assert load_analysis("experiments_pilots").main(["quick", f"out={tmp_path}"]) == 2       # a folder: before any run
+    assert "is a folder" in capsys.readouterr().err

@@ -83,3 +83,5 @@ def test_the_probe_script_writes_controls_and_designs(tmp_path, capsys):
     assert mod.main(["quick", "images"]) == 2
     err = capsys.readouterr().err.strip()
     assert "argument 'images' is not KEY=VALUE" in err and len(err.splitlines()) == 1
+    assert mod.main(["quick", "images=many"]) == 2
+    assert "images='many' is not accepted; need a number (int)" in capsys.readouterr().err
