@@ -51,7 +51,7 @@ from hsgprof.experiments.learnability import HEADS, learned_at  # noqa: E402
 def run(preset: str, steps: int, seeds: list[int], batch_size: int | None = None, lr: float | None = None,
         out: Path | None = None, command: str = "", key_size: int | None = None,
         scene: dict[str, Any] | None = None, model: dict[str, Any] | None = None, variant: str = "hybrid",
-        probe: int = 0) -> Path:
+        probe: int = 0, curriculum: dict[str, Any] | None = None) -> Path:
     from hsgprof.adapters.hsgdet_experiments import known_quantities
     from hsgprof.results import check_writable, write_results
 
@@ -64,6 +64,8 @@ def run(preset: str, steps: int, seeds: list[int], batch_size: int | None = None
         budget["scene"] = scene
     if model:
         budget["model"] = model
+    if curriculum:
+        budget["curriculum"] = curriculum
     cfg = pilot_config(preset, **budget)
     floor = known_quantities(cfg.val_scene)["h_bit_given_x"]
     threshold = floor + cfg.gate.positive_within
@@ -129,7 +131,7 @@ def main(argv: list[str]) -> int:
         if parsed is None:
             return 2
         preset, opts = parsed
-        design = {k: _value(v) for k, v in opts.items() if k.startswith(("scene.", "model."))}
+        design = {k: _value(v) for k, v in opts.items() if k.startswith(("scene.", "model.", "curriculum."))}
         unknown = set(opts) - set(design) - {"steps", "seeds", "batch_size", "lr", "key_size", "variant", "probe", "out"}
         if unknown or "steps" not in opts:
             raise ValueError(f"options {sorted(unknown)} not accepted" if unknown else "steps=N is required")
@@ -139,7 +141,9 @@ def main(argv: list[str]) -> int:
             raise ValueError(f"steps={steps}, batch_size={batch} and key_size={key_size} must be >= 1")
         scene = {k[6:]: v for k, v in design.items() if k.startswith("scene.")}
         model = {k[6:]: v for k, v in design.items() if k.startswith("model.")}
+        curriculum = {k[11:]: v for k, v in design.items() if k.startswith("curriculum.")}
         _check_fields(scene, model)
+        _check_fields({k: v for k, v in curriculum.items() if k not in ("share", "until")}, {})
         variant = opts.get("variant", "hybrid")
         probe = option(opts, "probe", int, 0)
         if probe and probe < 4:
@@ -148,13 +152,13 @@ def main(argv: list[str]) -> int:
             raise ValueError(f"variant={variant!r} is not accepted (hybrid, grid-only)")
     except ValueError as exc:
         print(f"experiments_learnability: {exc}; accepted: PRESET steps=N [seeds=0,1] [batch_size=B] [lr=X] "
-              "[key_size=K] [scene.FIELD=VALUE] [model.FIELD=VALUE] [variant=hybrid|grid-only] [probe=IMAGES] [out=FILE]",
+              "[key_size=K] [scene.FIELD=VALUE] [model.FIELD=VALUE] [curriculum.share=X curriculum.until=STEP curriculum.FIELD=VALUE] [variant=hybrid|grid-only] [probe=IMAGES] [out=FILE]",
               file=sys.stderr)
         return 2
     try:
         path = run(preset, steps, seeds, batch, lr, Path(opts["out"]) if "out" in opts else None,
                    command="python analyses/experiments_learnability.py " + " ".join(argv), key_size=key_size,
-                   scene=scene, model=model, variant=variant, probe=probe)
+                   scene=scene, model=model, variant=variant, probe=probe, curriculum=curriculum)
     except (HsgprofError, ValueError) as exc:            # ValueError: a scene the key does not fit
         print(f"experiments_learnability: {exc}", file=sys.stderr)
         return 2

@@ -71,12 +71,14 @@ def seed_list(opts: dict[str, str], default: str) -> list[int]:
 
 def pilot_config(preset: str, steps: int | None = None, batch_size: int | None = None, lr: float | None = None,
                  key_size: int | None = None, scene: dict[str, Any] | None = None,
-                 model: dict[str, Any] | None = None):
+                 model: dict[str, Any] | None = None, curriculum: dict[str, Any] | None = None):
     """The preset, with a candidate budget when one is given (evaluation every tenth of it), and a
     candidate design change when one is given: ``scene`` fields set on every scene set the pilots
     train and score on (``key_size`` is shorthand for ``scene={"key_size": K}``), ``model`` fields
-    added to the preset's model overrides (e.g. a loss weight). Either changes the config's key."""
-    from hsgprof.experiments.config import get_preset
+    added to the preset's model overrides (e.g. a loss weight), ``curriculum`` the training
+    curriculum (``share``, ``until`` and scene fields for its share of each batch:
+    :class:`~hsgprof.experiments.config.Curriculum`). Each changes the config's key."""
+    from hsgprof.experiments.config import Curriculum, get_preset
 
     cfg = get_preset(preset)
     b = cfg.budget
@@ -89,6 +91,11 @@ def pilot_config(preset: str, steps: int | None = None, batch_size: int | None =
         cfg = cfg.replace(**{f: getattr(cfg, f).replace(**scene) for f in ("train_scene", "val_scene", "occlusion_scene")})
     if model:
         cfg = cfg.replace(model_overrides=tuple({**dict(cfg.model_overrides), **model}.items()))
+    if curriculum:
+        rest = {k: v for k, v in curriculum.items() if k not in ("share", "until")}
+        cfg = cfg.replace(curriculum=Curriculum(share=float(curriculum.get("share", 0.0)),
+                                                scene=tuple(sorted(rest.items())),
+                                                until=int(curriculum.get("until", 0))))
     return cfg
 
 

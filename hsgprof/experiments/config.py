@@ -174,6 +174,29 @@ class Design:
 
 
 @dataclass(frozen=True)
+class Curriculum:
+    """Training scenes only: a share of every training batch drawn with scene overrides.
+
+    For steps below ``until`` (0: every step), ``round(share · batch_size)`` images of each training
+    batch are drawn from the run's training scenes with ``scene`` applied (e.g. ``key_gap=2``: the
+    key beside the objects, where a local model can learn what it looks like), the rest as
+    declared. The same for every variant and control (a control's scene overrides apply to both
+    parts), and never for evaluation: every evaluation set keeps the declared scenes. Declared
+    before any compared run, like the budget; the default draws every batch as before it existed.
+    """
+
+    share: float = 0.0
+    scene: tuple[tuple[str, Any], ...] = ()
+    until: int = 0
+
+    def near_count(self, batch_size: int, step: int) -> int:
+        """Images of the batch at ``step`` drawn with the overrides."""
+        if self.until and step >= self.until:
+            return 0
+        return round(self.share * batch_size)
+
+
+@dataclass(frozen=True)
 class ExperimentConfig:
     """The whole declared experiment. Change anything and the cache key changes with it."""
 
@@ -239,6 +262,7 @@ class ExperimentConfig:
     gate: Gate = Gate()
     power: PowerPlan = PowerPlan()
     design: Design = Design()
+    curriculum: Curriculum = Curriculum()
 
     # The images: None = the synthetic scenes above; a CocoSource = the user's COCO-format set and
     # its declared held-out split (hsgprof.experiments.datasource; results: coco_eval).
@@ -259,6 +283,14 @@ class ExperimentConfig:
                 raise HsgprofError(f"control {c.name!r} has variant {c.variant!r}; choose from {', '.join(VARIANTS)}")
             if c.expect not in ("floor", "ln2"):
                 raise HsgprofError(f"control {c.name!r} expects {c.expect!r}; accepted: floor, ln2")
+        cur = self.curriculum
+        if not 0.0 <= cur.share <= 1.0 or cur.until < 0:
+            raise HsgprofError(f"curriculum share={cur.share!r}, until={cur.until!r} not accepted; need "
+                               "0 <= share <= 1 and until >= 0 (0: every step)")
+        try:
+            self.train_scene.replace(**dict(cur.scene))
+        except (TypeError, ValueError) as exc:
+            raise HsgprofError(f"curriculum scene {dict(cur.scene)!r} is not accepted: {exc}") from None
 
     # -------------------------------------------------------------------------------- helpers
     def model_kwargs(self) -> dict[str, Any]:
@@ -279,6 +311,7 @@ class ExperimentConfig:
         d["capacity"] = [dict(dataclasses.asdict(c), index=c.index) for c in self.capacity]
         d["model_overrides"] = dict(self.model_overrides)
         d["controls"] = [dict(dataclasses.asdict(c), scene=dict(c.scene), model=dict(c.model)) for c in self.controls]
+        d["curriculum"] = dict(d["curriculum"], scene=dict(self.curriculum.scene))
         for f in dataclasses.fields(self):                  # scene fields added later: absent at their default
             if isinstance(getattr(self, f.name), SceneConfig):
                 d[f.name] = {k: v for k, v in d[f.name].items() if SCENE_ADDED.get(k, object()) != v}
@@ -301,10 +334,10 @@ class ExperimentConfig:
 # Fields added after results were committed: hashed into the key only when they differ from their
 # default, so the keys of existing presets (the run caches and committed results they name) stay
 # valid while any change to these fields still changes the key.
-KEYED_IF_CHANGED = frozenset({"capacity_trend", "controls", "gate", "power", "design", "data"})
+KEYED_IF_CHANGED = frozenset({"capacity_trend", "controls", "gate", "power", "design", "data", "curriculum"})
 # Scene-generator fields added after results were committed, with their defaults: a scene's dict
 # (hence the config's key and the config results files hold) lists one only when it differs.
-SCENE_ADDED = {"key_height": 0, "key_corners": (0, 1, 2, 3)}
+SCENE_ADDED = {"key_height": 0, "key_corners": (0, 1, 2, 3), "key_reach": 0}
 
 
 # The quick canvas: 64×256 with the key at one end and every object at least QUICK_GAP pixels

@@ -27,7 +27,7 @@ import math
 from pathlib import Path
 from typing import Any, Sequence
 
-from hsgprof.experiments.config import ExperimentConfig
+from hsgprof.experiments.config import Curriculum, ExperimentConfig
 from hsgprof.provenance import REPO_ROOT
 
 HEADS = ("dense", "sparse")
@@ -73,8 +73,10 @@ def _same_design(doc: dict[str, Any], cfg: ExperimentConfig) -> bool:
     b = doc["meta"]["budget"]
     pcfg = doc["provenance"].get("config") or {}
     mine = json.loads(json.dumps(cfg.to_dict()))                # as the file holds it (lists, not tuples)
+    plain = json.loads(json.dumps(cfg.replace(curriculum=Curriculum()).to_dict()))["curriculum"]
     return (b["batch_size"] == cfg.budget.batch_size and b["lr"] == cfg.budget.lr
-            and all(pcfg.get(k) == mine.get(k) for k in ("preset", "model_overrides", "train_scene")))
+            and all(pcfg.get(k) == mine.get(k) for k in ("preset", "model_overrides", "train_scene"))
+            and pcfg.get("curriculum", plain) == mine["curriculum"])     # files from before it: none
 
 
 def reach_check(cfg: ExperimentConfig, pilot: str | Path | None = None) -> dict[str, Any]:

@@ -33,7 +33,7 @@ from tqdm.auto import tqdm
 from hsgprof.errors import HsgprofError
 from hsgprof.adapters.hsgdet_experiments import build_model, scene_batch
 from hsgprof.experiments import faults
-from hsgprof.experiments.config import ExperimentConfig
+from hsgprof.experiments.config import Curriculum, ExperimentConfig
 from hsgprof.experiments.datasource import coco_batch
 from hsgprof.experiments.evaluate import MODES_BY_VARIANT, EvalSet, ap_rows
 from hsgprof.results import atomic_write_bytes
@@ -176,7 +176,8 @@ def train_run(cfg: ExperimentConfig, spec: RunSpec, run_dir: str | Path, conv_se
     t0 = time.perf_counter()
     # On a GPU the next batch is drawn on the CPU in a background thread while this step runs (the
     # same (seed, step) batches as without it, so results do not depend on it).
-    batches = Prefetch(scene, b.batch_size, spec.seed, step, b.steps, enabled=device.type != "cpu", data=cfg.data)
+    batches = Prefetch(scene, b.batch_size, spec.seed, step, b.steps, enabled=device.type != "cpu", data=cfg.data,
+                       curriculum=cfg.curriculum)
     try:
         while step < b.steps:
             for g in opt.param_groups:
@@ -250,9 +251,11 @@ class Prefetch:
     """Training batches by step; with ``enabled``, the next one is drawn in a background thread."""
 
     def __init__(self, scene: Any, batch_size: int, seed: int, start: int, stop: int, enabled: bool,
-                 data: Any = None) -> None:
+                 data: Any = None, curriculum: Curriculum | None = None) -> None:
         self.scene, self.batch_size, self.seed, self.stop = scene, batch_size, seed, stop
         self.data = data                                    # a CocoSource: the user's images instead of scenes
+        self.curriculum = curriculum or Curriculum()
+        self.near_scene = scene.replace(**dict(self.curriculum.scene)) if self.curriculum.share else None
         self.pool = None
         self.pending: dict[int, Any] = {}
         if enabled:
@@ -265,7 +268,11 @@ class Prefetch:
         if self.data is not None:
             images, targets = coco_batch(self.data, self.batch_size, (self.seed, step))
         else:
-            images, targets, _ = scene_batch(self.scene, self.batch_size, (self.seed, step))
+            near = self.curriculum.near_count(self.batch_size, step)
+            images, targets, _ = scene_batch(self.scene, self.batch_size - near, (self.seed, step))
+            if near:                                        # the curriculum's share, from its own stream
+                near_images, near_targets, _ = scene_batch(self.near_scene, near, (self.seed, step, 1))
+                images, targets = torch.cat((images, near_images)), targets + near_targets   # (B, C, H, W)
         if self.pool is not None:
             images = images.pin_memory() if torch.cuda.is_available() else images
         return images, targets

@@ -12,7 +12,8 @@ construction, so a measured entropy can be set against the truth:
   take, e.g. the left end only; the key is not an object and has no box).
   Every object keeps at least ``key_gap`` pixels (Chebyshev) from the key, so on a long
   canvas the key can be put out of a local model's reach (out of its *theoretical* receptive
-  field, if training must not find it). Two controls change nothing else in the scene: ``show_key=False`` paints the
+  field, if training must not find it); ``key_reach`` does the opposite, drawing every object
+  within that many pixels of the key (a training curriculum's "near" scenes). Two controls change nothing else in the scene: ``show_key=False`` paints the
   key mid-grey whatever z is (z hidden; the negative control), and ``z_plane=True`` appends one
   input plane holding z everywhere (z readable at every pixel; the positive control). Each object's bit equals z with probability
   ``dependency`` (s), else it is a fair coin, so ``P(bit = z) = (1 + s) / 2``.
@@ -65,6 +66,7 @@ class SceneConfig:
     key_size: int = 8                   # side of the key square (shows z); 0 hides z entirely
     key_height: int = 0                 # the key's height if not key_size (a band: height - 2); 0 = square
     key_gap: int = 2                    # min Chebyshev distance in pixels between the key and any object
+    key_reach: int = 0                  # if > 0, max Chebyshev distance from the key to any object's far edge
     key_corners: tuple[int, ...] = (0, 1, 2, 3)   # corners the key may take (0 top-left, 1 top-right,
                                                   # 2 bottom-left, 3 bottom-right), uniform among them
     show_key: bool = True               # False: the key is painted mid-grey for both z (z hidden, same layout)
@@ -97,6 +99,10 @@ class SceneConfig:
             raise ValueError(f"key_gap={self.key_gap} is not accepted on a {self.height}x{self.width} canvas with "
                              f"key_size={self.key_size}, max_size={self.max_size}; need 0 <= key_gap <= "
                              f"{max(self.height, self.width) - 1 - self.key_size - self.max_size}")
+        if self.key_reach and (self.key_reach < self.key_gap + self.max_size or not self.key_size):
+            raise ValueError(f"key_reach={self.key_reach} is not accepted with key_gap={self.key_gap}, "
+                             f"max_size={self.max_size}, key_size={self.key_size}; need 0 (no limit) or "
+                             f">= key_gap + max_size = {self.key_gap + self.max_size} with a key")
         object.__setattr__(self, "key_corners", tuple(self.key_corners))   # a list read back from JSON, too
         if not self.key_corners or any(c not in (0, 1, 2, 3) for c in self.key_corners) \
                 or len(set(self.key_corners)) != len(self.key_corners):
@@ -279,6 +285,11 @@ def generate_scene(cfg: SceneConfig, rng: np.random.Generator) -> Scene:
         keep_out = np.array([kx - g, ky - g, kx + k + g, ky + kh + g], float)
     else:
         keep_out = None
+    r = cfg.key_reach                                             # objects drawn inside this box (0: the canvas)
+    region = (max(kx - r, 0), max(ky - r, 0), min(kx + k + r, w), min(ky + kh + r, h)) if r else (0, 0, w, h)
+
+    def inside(box: np.ndarray) -> bool:
+        return bool(box[0] >= region[0] and box[1] >= region[1] and box[2] <= region[2] and box[3] <= region[3])
 
     def draw_bit() -> int:
         return z if rng.random() < cfg.dependency else int(rng.integers(2))
@@ -301,7 +312,13 @@ def generate_scene(cfg: SceneConfig, rng: np.random.Generator) -> Scene:
         want_pair = len(boxes) + 2 <= n_target and rng.random() < cfg.pair_prob
         for _ in range(cfg.max_tries):
             bw, bh = (int(v) for v in rng.integers(cfg.min_size, cfg.max_size + 1, size=2))
-            x1, y1 = int(rng.integers(0, w - bw + 1)), int(rng.integers(0, h - bh + 1))
+            if r:
+                if region[2] - region[0] < bw or region[3] - region[1] < bh:
+                    continue
+                x1 = int(rng.integers(region[0], region[2] - bw + 1))
+                y1 = int(rng.integers(region[1], region[3] - bh + 1))
+            else:                                               # the draws as before key_reach existed
+                x1, y1 = int(rng.integers(0, w - bw + 1)), int(rng.integers(0, h - bh + 1))
             box = np.array([x1, y1, x1 + bw, y1 + bh], float)
             if not fits(box):
                 continue
@@ -309,7 +326,7 @@ def generate_scene(cfg: SceneConfig, rng: np.random.Generator) -> Scene:
                 frac = (float(rng.choice(cfg.overlap_levels)) if cfg.overlap_levels
                         else float(rng.uniform(*cfg.overlap_range)))
                 partner = _overlap_box(rng, box, frac, h, w)
-                if partner is None:
+                if partner is None or not inside(partner):
                     continue
                 # The partner may overlap only its own pair member.
                 if keep_out is not None and _iou(partner, keep_out[None]).item() > 0:
