@@ -10,9 +10,9 @@ Measured here, per variant of the preset (one training step, batch and canvas of
 * ``syncs``: device→host synchronisations (``.item()``/``float()`` on tensors: scalars read back),
   and Hungarian matchings (scipy on the CPU; the cost matrix is copied to the host per image);
 * ``gemm_flops``: matmul/conv FLOPs of the step (FlopCounterMode, 2 FLOPs per multiply-add);
-* ``data_s``: CPU seconds (process time, i.e. one dedicated core) to draw one batch of scenes
-  (median; with the prefetch thread it overlaps the step, so it bounds the step only when it is
-  the longer of the two).
+* ``data_s``: CPU seconds (process time, i.e. one dedicated core) to draw one batch of scenes, with
+  the preset's training curriculum as training draws it (median; with the prefetch thread it
+  overlaps the step, so it bounds the step only when it is the longer of the two).
 Step counts come from ``train_run`` itself (logging included), with the optimiser's multi-tensor
 kernels as on a GPU.
 Also measured: the CPU seconds to evaluate one run (AP on every set, per-object outputs), and to
@@ -55,7 +55,8 @@ def step_profile(cfg, variant: str) -> dict[str, Any]:
     """ops, device→host reads, matchings and GEMM FLOPs of one training step of ``variant``: the
     forward pass with matching and losses and the backward pass counted on the CPU with real
     tensors; the optimiser step counted with its multi-tensor kernels (what AdamW uses on a GPU;
-    its step counters stay on the host, so their reads are not device syncs); plus train_run's
+    its step counters stay on the host, so their reads are not device syncs), once its state exists
+    (the first step also creates the moments: counting it overstated every step); plus train_run's
     per-step log reads (``LOGGING_SYNCS``)."""
     import scipy.optimize
     import torch
@@ -95,8 +96,9 @@ def step_profile(cfg, variant: str) -> dict[str, Any]:
             loss = model(images, targets)["loss"]
             loss.backward()
         torch.nn.utils.clip_grad_norm_(list(model.parameters()), cfg.budget.grad_clip)
+        opt.step()                                   # the first step also creates the state: not counted
         step = Count()
-        with step:
+        with step:                                   # a step like every later one (same ops, any values)
             opt.step()
             opt.zero_grad(set_to_none=True)
     finally:
@@ -106,13 +108,15 @@ def step_profile(cfg, variant: str) -> dict[str, Any]:
 
 
 def data_time(cfg, repeats: int = 7) -> float:
-    """CPU seconds (process time: what one dedicated core spends) to draw one batch."""
-    from hsgprof.adapters.hsgdet_experiments import scene_batch
+    """CPU seconds (process time: what one dedicated core spends) to draw one batch (with the
+    preset's training curriculum, as training draws it)."""
+    from hsgprof.experiments.train import Prefetch
 
+    batches = Prefetch(cfg.train_scene, cfg.budget.batch_size, 0, 0, repeats, enabled=False, curriculum=cfg.curriculum)
     times = []
     for i in range(repeats):
         t = time.process_time()
-        scene_batch(cfg.train_scene, cfg.budget.batch_size, (0, i))
+        batches.get(i)
         times.append(time.process_time() - t)
     return float(np.median(times))
 

@@ -15,7 +15,10 @@ also reads the results file against a preset's budget). A design change is pilot
 ``key_size=K`` is shorthand for it) and ``model.FIELD=VALUE`` (a model-config field added to the
 preset's overrides, e.g. a loss weight ``model.loss_dense_cls=2.0``); both go into the results'
 config and its key, so :func:`~hsgprof.experiments.learnability.budget_check` reads a pilot only
-against a preset that declares the same design.
+against a preset that declares the same design. ``curriculum.share=X`` (with ``curriculum.until=STEP``
+and scene fields ``curriculum.F=V``) pilots a training curriculum
+(:class:`~hsgprof.experiments.config.Curriculum`: that share of each training batch drawn with the
+scene fields set; evaluation unchanged).
 
 ``variant=grid-only`` trains the grid-only model alone instead: a *reach control* for the design,
 not a comparison (it is never read against a preset's budget). The key is meant to be out of the
@@ -27,8 +30,9 @@ model's features at every evaluation point (columns ``probe_P3``..``probe_P5``: 
 of z from each level's features at the objects' cells): it tells a model whose features carry z
 but whose head does not use it yet from one whose features never receive it.
 
-Usage: python analyses/experiments_learnability.py PRESET steps=N [seeds=0] [batch_size=B] [lr=X] [key_size=K] [scene.F=V ...] [model.F=V ...] [variant=hybrid|grid-only] [probe=IMAGES] [out=FILE]
-Results: reports/results/pilots/experiments_learnability_<preset>.json (tidy rows + provenance).
+Usage: python analyses/experiments_learnability.py PRESET steps=N [seeds=0] [batch_size=B] [lr=X] [key_size=K] [scene.F=V ...] [model.F=V ...] [curriculum.share=X curriculum.until=STEP curriculum.F=V ...] [variant=hybrid|grid-only] [probe=IMAGES] [out=FILE]
+Results: reports/results/pilots/experiments_learnability_<preset>.json, with ``variant=grid-only``
+``..._<preset>_grid-only.json`` (the reach control's name), tidy rows + provenance.
 A run is cached under reports/cache/pilots/ (git-ignored) by its config key, as the pilots are.
 """
 
@@ -45,7 +49,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from experiments_pilots import command_line, one_pilot, option, pilot_config, seed_list  # noqa: E402  (analyses/ is not a package)
 
-from hsgprof.experiments.learnability import HEADS, learned_at  # noqa: E402
+from hsgprof.experiments.learnability import HEADS, learned_at, pilot_path, reach_path  # noqa: E402
+
+
+def default_out(preset: str, variant: str) -> Path:
+    """Where a pilot goes without ``out=``: the preset's learnability file, or for the grid-only model
+    its reach-control file (the names ``hsgprof.experiments.learnability`` reads)."""
+    return reach_path(preset) if variant == "grid-only" else pilot_path(preset)
 
 
 def run(preset: str, steps: int, seeds: list[int], batch_size: int | None = None, lr: float | None = None,
@@ -55,7 +65,7 @@ def run(preset: str, steps: int, seeds: list[int], batch_size: int | None = None
     from hsgprof.adapters.hsgdet_experiments import known_quantities
     from hsgprof.results import check_writable, write_results
 
-    out = Path(out or f"reports/results/pilots/experiments_learnability_{preset}.json")
+    out = Path(out or default_out(preset, variant))
     check_writable(out)
     budget = {"steps": steps, "batch_size": batch_size, "lr": lr}
     if key_size:
@@ -101,7 +111,7 @@ def _value(text: str) -> Any:
         return text
 
 
-def _check_fields(scene: dict[str, Any], model: dict[str, Any]) -> None:
+def _check_fields(scene: dict[str, Any], model: dict[str, Any], scene_prefix: str = "scene") -> None:
     """Every design field names a field of the scene generator or of the model config, and its value
     has the type of that field's default (an int where a float is expected is taken as that float)."""
     import dataclasses
@@ -109,7 +119,7 @@ def _check_fields(scene: dict[str, Any], model: dict[str, Any]) -> None:
     from hsgprof.adapters.hsgdet_experiments import SceneConfig
     from hsgdet.config import HSGDetConfig
 
-    for prefix, cls, given in (("scene", SceneConfig, scene), ("model", HSGDetConfig, model)):
+    for prefix, cls, given in ((scene_prefix, SceneConfig, scene), ("model", HSGDetConfig, model)):
         fields = {f.name: f for f in dataclasses.fields(cls)}
         for name, value in given.items():
             if name not in fields:
@@ -143,7 +153,12 @@ def main(argv: list[str]) -> int:
         model = {k[6:]: v for k, v in design.items() if k.startswith("model.")}
         curriculum = {k[11:]: v for k, v in design.items() if k.startswith("curriculum.")}
         _check_fields(scene, model)
-        _check_fields({k: v for k, v in curriculum.items() if k not in ("share", "until")}, {})
+        _check_fields({k: v for k, v in curriculum.items() if k not in ("share", "until")}, {}, "curriculum")
+        share, until = curriculum.get("share", 0.0), curriculum.get("until", 0)
+        if type(share) not in (int, float):
+            raise ValueError(f"curriculum.share={share!r} is not accepted; need a number in 0..1")
+        if type(until) is not int:
+            raise ValueError(f"curriculum.until={until!r} is not accepted; need a number (a step; 0: every step)")
         variant = opts.get("variant", "hybrid")
         probe = option(opts, "probe", int, 0)
         if probe and probe < 4:

@@ -16,7 +16,7 @@ from hsgdet import build_model
 from hsgdet.data.scenes import HIDDEN_KEY, KEY_COLORS, SceneConfig, generate_scenes, known_quantities, scene_batch
 from hsgprof.experiments import gate as G
 from hsgprof.experiments import power as P
-from hsgprof.experiments.config import Budget, get_preset
+from hsgprof.experiments.config import Budget, Curriculum, get_preset
 
 from conftest import load_analysis
 
@@ -264,16 +264,14 @@ def test_claims_read_gpu_experiment_results_first(tmp_path):
     assert m.value == pytest.approx(-0.3) and "experiments" in m.source and "validity gate passed" in m.device
 
 
-def test_declared_presets_rest_on_the_committed_pilots():
-    """The quick budget is the one the pilots passed the gate with; the GPU preset's seeds and
-    validation size detect |Δ| ≥ δ by the pilots' variances (the power plan written into the config)."""
+def test_the_quick_preset_rests_on_the_committed_pilots():
+    """The quick budget is the one the pilots passed the gate with (the power plan written into the config)."""
     from pathlib import Path
 
     from hsgprof.results import read_results
 
-    quick, full = get_preset("quick"), get_preset("full")
+    quick = get_preset("quick")
     root = Path(__file__).resolve().parent.parent
-    assert quick.power.pilot == full.power.pilot
     doc = read_results(root / quick.power.pilot, "experiments.pilots")
     meta = doc["meta"]
     b = meta["budget"]
@@ -281,31 +279,30 @@ def test_declared_presets_rest_on_the_committed_pilots():
     assert meta["gate"]["positive_pass"] and meta["gate"]["negative_pass"]
     assert meta["key_gap"] == quick.val_scene.key_gap
     assert quick.val_scene.key_gap > max(lv["effective_radius"] for lv in meta["fields"]["levels"])
-    sig = meta["pooled"]
-    objects_per_image = meta["objects_per_run"] / (doc["provenance"]["config"]["n_val"] // 2)
-    m_full = int(objects_per_image * full.n_val // 2)
-    pw = full.power
-    assert P.mdd(len(full.seeds), sig["sigma_seed"], sig["sigma_object"], m_full, pw.alpha, pw.power) <= pw.delta
 
 
-def test_the_far_preset_rests_on_pilots_of_its_own_design():
-    """The far preset's power plan cites pilots trained on its own canvas, key, model and budget; the
-    controls there behave (the gate), and its seeds detect |Δ| ≥ δ by those pilots' variances."""
+@pytest.mark.parametrize("preset", ["far", "full"])
+def test_the_far_design_presets_rest_on_pilots_of_their_own_design(preset):
+    """The power plan cites pilots trained on the preset's own canvas, key, model, curriculum and
+    budget; the controls there behave (the gate), and its seeds detect |Δ| ≥ δ by those pilots'
+    variances."""
     import json
     from pathlib import Path
 
     from hsgprof.results import read_results
 
-    far = get_preset("far")
-    doc = read_results(Path(__file__).resolve().parent.parent / far.power.pilot, "experiments.pilots")
-    meta, mine = doc["meta"], json.loads(json.dumps(far.to_dict()))
+    cfg = get_preset(preset)
+    doc = read_results(Path(__file__).resolve().parent.parent / cfg.power.pilot, "experiments.pilots")
+    meta, mine = doc["meta"], json.loads(json.dumps(cfg.to_dict()))
     b = meta["budget"]
-    assert (b["steps"], b["batch_size"], b["lr"]) == (far.budget.steps, far.budget.batch_size, far.budget.lr)
-    for key in ("preset", "model_overrides", "train_scene", "val_scene", "n_val", "controls"):
-        assert doc["provenance"]["config"][key] == mine[key], key
+    assert (b["steps"], b["batch_size"], b["lr"]) == (cfg.budget.steps, cfg.budget.batch_size, cfg.budget.lr)
+    plain = json.loads(json.dumps(cfg.replace(curriculum=Curriculum()).to_dict()))["curriculum"]
+    for key in ("preset", "model_overrides", "train_scene", "val_scene", "n_val", "controls", "curriculum"):
+        got = doc["provenance"]["config"].get(key, plain if key == "curriculum" else None)   # files from before it: none
+        assert got == mine[key], key
     assert meta["gate"]["positive_pass"] and meta["gate"]["negative_pass"]
-    sig, pw = meta["pooled"], far.power
-    assert P.mdd(len(far.seeds), sig["sigma_seed"], sig["sigma_object"], meta["objects_per_run"], pw.alpha,
+    sig, pw = meta["pooled"], cfg.power
+    assert P.mdd(len(cfg.seeds), sig["sigma_seed"], sig["sigma_object"], meta["objects_per_run"], pw.alpha,
                  pw.power) <= pw.delta
 
 
@@ -370,7 +367,8 @@ def test_the_committed_learnability_pilots_are_read_against_their_presets():
         if L.budget_check(get_preset(preset))["pilot_steps"] is not None:    # a committed pilot exists
             check = L.budget_check(get_preset(preset))
             assert check["status"] != L.UNKNOWN, check["text"]             # a committed pilot matches its preset
-    assert L.reach_check(get_preset("far"))["status"] == L.NOT_LEARNED    # far: the grid-only model cannot see the key
+    for preset in ("far", "full"):                                         # the far design: the grid-only model cannot see the key
+        assert L.reach_check(get_preset(preset))["status"] == L.NOT_LEARNED, preset
     assert L.budget_check(get_preset("quick"))["status"] == L.BELOW       # quick: learned at 4000 > 600 steps
     if L.reach_path("quick").is_file():                                     # the committed reach control matches too
         assert L.reach_check(get_preset("quick"))["status"] != L.UNKNOWN
@@ -462,11 +460,22 @@ def test_a_pilot_config_changes_only_what_it_is_given():
     ("seeds", "argument 'seeds' is not KEY=VALUE"),
     ("batch_size=big", "batch_size='big' is not accepted; need a number (int)"),
     ("seeds=0;1", "seeds='0;1' is not accepted"),
+    ("curriculum.bogus=1", "curriculum.bogus is not a field of SceneConfig"),
+    ("curriculum.share=half", "curriculum.share='half' is not accepted; need a number"),
+    ("curriculum.until=1.5", "curriculum.until=1.5 is not accepted"),
 ])
 def test_the_learnability_script_refuses_a_bad_design_option_in_one_line(arg, message, capsys):
     assert load_analysis("experiments_learnability").main(["quick", "steps=10", arg]) == 2
     err = capsys.readouterr().err.strip()
     assert message in err and len(err.splitlines()) == 1
+
+
+def test_a_grid_only_pilot_goes_to_the_reach_control_file_by_default():
+    from hsgprof.experiments.learnability import pilot_path, reach_path
+
+    script = load_analysis("experiments_learnability")
+    assert script.default_out("full", "grid-only") == reach_path("full") != pilot_path("full")
+    assert script.default_out("full", "hybrid") == pilot_path("full")
 
 
 @pytest.mark.parametrize("argv,message", [
