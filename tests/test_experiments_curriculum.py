@@ -126,3 +126,12 @@ def test_key_reach_is_checked_and_absent_from_config_dicts_at_its_default():
     assert "key_reach" not in get_preset("quick").to_dict()["train_scene"]
     assert get_preset("quick").replace(train_scene=get_preset("quick").train_scene.replace(key_reach=200)).key() \
         != get_preset("quick").key()
+
+
+def test_a_curriculum_is_refused_with_a_coco_source():
+    from hsgprof.experiments.datasource import CocoSource
+
+    coco = CocoSource(annotations="/a.json", image_dir="/img", annotations_sha256="0", num_classes=2, num_images=10)
+    cfg = get_preset("smoke").replace(data=coco)                      # without a curriculum: accepted
+    with pytest.raises(HsgprofError, match="synthetic scenes only"):
+        cfg.replace(curriculum=NEAR)

@@ -289,6 +289,9 @@ class ExperimentConfig:
         if not 0.0 <= cur.share <= 1.0 or cur.until < 0:
             raise HsgprofError(f"curriculum share={cur.share!r}, until={cur.until!r} not accepted; need "
                                "0 <= share <= 1 and until >= 0 (0: every step)")
+        if cur.share and self.data is not None:
+            raise HsgprofError(f"curriculum share={cur.share!r} is not accepted with a COCO data source; the "
+                               "curriculum draws synthetic scenes only (share 0 with data=...)")
         try:
             self.train_scene.replace(**dict(cur.scene))
         except (TypeError, ValueError) as exc:
