@@ -64,8 +64,7 @@ def step_profile(cfg, variant: str) -> dict[str, Any]:
     from torch.utils.flop_counter import FlopCounterMode
 
     import hsgdet.matching as M
-    from hsgprof.adapters.hsgdet_experiments import scene_batch
-    from hsgprof.experiments.train import RunSpec, build_run_model
+    from hsgprof.experiments.train import RunSpec, build_run_model, training_batches
 
     class Count(TorchDispatchMode):
         def __init__(self):
@@ -81,7 +80,7 @@ def step_profile(cfg, variant: str) -> dict[str, Any]:
 
     model = build_run_model(cfg, RunSpec(variant, 0)).train()
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.budget.lr, foreach=True)
-    images, targets, _ = scene_batch(cfg.train_scene, cfg.budget.batch_size, (0, 0))
+    images, targets = training_batches(cfg, 0, 0, 1).get(0)              # as training draws it (curriculum too)
     real = scipy.optimize.linear_sum_assignment
     calls = {"n": 0}
 
@@ -110,9 +109,9 @@ def step_profile(cfg, variant: str) -> dict[str, Any]:
 def data_time(cfg, repeats: int = 7) -> float:
     """CPU seconds (process time: what one dedicated core spends) to draw one batch (with the
     preset's training curriculum, as training draws it)."""
-    from hsgprof.experiments.train import Prefetch
+    from hsgprof.experiments.train import training_batches
 
-    batches = Prefetch(cfg.train_scene, cfg.budget.batch_size, 0, 0, repeats, enabled=False, curriculum=cfg.curriculum)
+    batches = training_batches(cfg, 0, 0, repeats)
     times = []
     for i in range(repeats):
         t = time.process_time()

@@ -183,19 +183,19 @@ def step_phases(preset: str, variant: str = "grid-only", steps: int = 12, device
     losses), backward + optimiser step; one torch thread on CPU."""
     import torch
 
-    from hsgprof.adapters.hsgdet_experiments import scene_batch
     from hsgprof.experiments.config import get_preset
-    from hsgprof.experiments.train import RunSpec, build_run_model
+    from hsgprof.experiments.train import RunSpec, build_run_model, training_batches
 
     torch.set_num_threads(1)
     cfg = get_preset(preset)
+    batches = training_batches(cfg, 0, 0, steps)                      # as training draws them (curriculum too)
     model = build_run_model(cfg, RunSpec(variant, 0)).to(device).train()
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.budget.lr)
     sync = (lambda: torch.cuda.synchronize()) if device.startswith("cuda") else (lambda: None)
     rows = []
     for step in range(steps):
         t0 = time.perf_counter()
-        images, targets, _ = scene_batch(cfg.train_scene, cfg.budget.batch_size, (0, step))
+        images, targets = batches.get(step)
         images = images.to(device)
         targets = [{k: v.to(device) for k, v in t.items()} for t in targets]
         sync()

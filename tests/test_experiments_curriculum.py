@@ -135,3 +135,12 @@ def test_a_curriculum_is_refused_with_a_coco_source():
     cfg = get_preset("smoke").replace(data=coco)                      # without a curriculum: accepted
     with pytest.raises(HsgprofError, match="synthetic scenes only"):
         cfg.replace(curriculum=NEAR)
+
+
+def test_training_batches_are_drawn_at_the_configs_batch_with_its_curriculum():
+    from hsgprof.experiments.train import training_batches
+
+    cfg = get_preset("smoke").replace(train_scene=FAR, curriculum=NEAR,
+                                      budget=Budget(steps=6, batch_size=4, warmup_steps=1, eval_every=100))
+    images, _ = training_batches(cfg, 7, 0, 6).get(3)
+    assert torch.equal(images, Prefetch(FAR, 4, 7, 0, 6, enabled=False, curriculum=NEAR).get(3)[0])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections import Counter
 from pathlib import Path
 
 from hsgprof.experiments.config import get_preset
@@ -23,5 +24,4 @@ def test_the_gpu_preset_fits_six_minutes_by_the_estimate_of_its_own_declaration(
     for key in ("train_scene", "curriculum", "model_overrides", "n_val"):
         assert config[key] == mine[key], key
     assert est["wall_s"] <= SIX_MINUTES
-    assert {r["variant"]: r["runs"] for r in doc["rows"]} == {
-        v: sum(s.variant == v for s in run_specs(full)) for v in {s.variant for s in run_specs(full)}}
+    assert {r["variant"]: r["runs"] for r in doc["rows"]} == Counter(s.variant for s in run_specs(full))

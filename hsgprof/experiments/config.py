@@ -191,6 +191,10 @@ class Curriculum:
     scene: tuple[tuple[str, Any], ...] = ()
     until: int = 0
 
+    def as_dict(self) -> dict[str, Any]:
+        """As config dicts and results files hold it (the scene overrides as a mapping)."""
+        return {"share": self.share, "scene": dict(self.scene), "until": self.until}
+
     def near_count(self, batch_size: int, step: int) -> int:
         """Images of the batch at ``step`` drawn with the overrides."""
         if self.until and step >= self.until:
@@ -316,7 +320,7 @@ class ExperimentConfig:
         d["capacity"] = [dict(dataclasses.asdict(c), index=c.index) for c in self.capacity]
         d["model_overrides"] = dict(self.model_overrides)
         d["controls"] = [dict(dataclasses.asdict(c), scene=dict(c.scene), model=dict(c.model)) for c in self.controls]
-        d["curriculum"] = dict(d["curriculum"], scene=dict(self.curriculum.scene))
+        d["curriculum"] = self.curriculum.as_dict()
         for f in dataclasses.fields(self):                  # scene fields added later: absent at their default
             if isinstance(getattr(self, f.name), SceneConfig):
                 d[f.name] = {k: v for k, v in d[f.name].items() if SCENE_ADDED.get(k, object()) != v}

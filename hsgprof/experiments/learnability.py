@@ -73,10 +73,9 @@ def _same_design(doc: dict[str, Any], cfg: ExperimentConfig) -> bool:
     b = doc["meta"]["budget"]
     pcfg = doc["provenance"].get("config") or {}
     mine = json.loads(json.dumps(cfg.to_dict()))                # as the file holds it (lists, not tuples)
-    plain = json.loads(json.dumps(cfg.replace(curriculum=Curriculum()).to_dict()))["curriculum"]
     return (b["batch_size"] == cfg.budget.batch_size and b["lr"] == cfg.budget.lr
             and all(pcfg.get(k) == mine.get(k) for k in ("preset", "model_overrides", "train_scene"))
-            and pcfg.get("curriculum", plain) == mine["curriculum"])     # files from before it: none
+            and pcfg.get("curriculum", Curriculum().as_dict()) == mine["curriculum"])   # files from before it: none
 
 
 def reach_check(cfg: ExperimentConfig, pilot: str | Path | None = None) -> dict[str, Any]:

@@ -176,8 +176,7 @@ def train_run(cfg: ExperimentConfig, spec: RunSpec, run_dir: str | Path, conv_se
     t0 = time.perf_counter()
     # On a GPU the next batch is drawn on the CPU in a background thread while this step runs (the
     # same (seed, step) batches as without it, so results do not depend on it).
-    batches = Prefetch(scene, b.batch_size, spec.seed, step, b.steps, enabled=device.type != "cpu", data=cfg.data,
-                       curriculum=cfg.curriculum)
+    batches = training_batches(cfg, spec.seed, step, b.steps, enabled=device.type != "cpu", scene=scene)
     try:
         while step < b.steps:
             for g in opt.param_groups:
@@ -245,6 +244,14 @@ def _check_finite(spec: RunSpec, step: int, row: dict[str, Any]) -> None:
         raise HsgprofError(f"run {spec.key}: {' and '.join(bad)} became non-finite at step {step} "
                            f"(loss {row['loss']}, gradient norm {row['grad_total']}); the checkpoint before "
                            "this step is intact. Check the data (e.g. flat-colour images) or lower the learning rate")
+
+
+def training_batches(cfg: ExperimentConfig, seed: int, start: int, stop: int, enabled: bool = False,
+                     scene: Any = None) -> "Prefetch":
+    """The training batches of ``cfg`` for ``seed`` (its batch size, data source and curriculum), by
+    step; ``scene`` replaces the declared training scenes (a run's overrides: :func:`train_scene`)."""
+    return Prefetch(scene or cfg.train_scene, cfg.budget.batch_size, seed, start, stop, enabled, data=cfg.data,
+                    curriculum=cfg.curriculum)
 
 
 class Prefetch:
