@@ -38,7 +38,6 @@ A run is cached under reports/cache/pilots/ (git-ignored) by its config key, as 
 
 from __future__ import annotations
 
-import ast
 import math
 import sys
 import time
@@ -47,7 +46,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from experiments_pilots import command_line, one_pilot, option, pilot_config, seed_list  # noqa: E402  (analyses/ is not a package)
+from experiments_pilots import command_line, design_options, one_pilot, option, pilot_config, seed_list  # noqa: E402  (analyses/ is not a package)
 
 from hsgprof.experiments.learnability import HEADS, learned_at, pilot_path, reach_path  # noqa: E402
 
@@ -103,36 +102,6 @@ def run(preset: str, steps: int, seeds: list[int], batch_size: int | None = None
                          command=command or f"python analyses/experiments_learnability.py {preset} steps={steps}")
 
 
-def _value(text: str) -> Any:
-    """A design value as written: a Python literal (16, 1.0, True, (4, 8)), else the string itself."""
-    try:
-        return ast.literal_eval(text)
-    except (ValueError, SyntaxError):
-        return text
-
-
-def _check_fields(scene: dict[str, Any], model: dict[str, Any], scene_prefix: str = "scene") -> None:
-    """Every design field names a field of the scene generator or of the model config, and its value
-    has the type of that field's default (an int where a float is expected is taken as that float)."""
-    import dataclasses
-
-    from hsgprof.adapters.hsgdet_experiments import SceneConfig
-    from hsgdet.config import HSGDetConfig
-
-    for prefix, cls, given in ((scene_prefix, SceneConfig, scene), ("model", HSGDetConfig, model)):
-        fields = {f.name: f for f in dataclasses.fields(cls)}
-        for name, value in given.items():
-            if name not in fields:
-                raise ValueError(f"{prefix}.{name} is not a field of {cls.__name__}")
-            f = fields[name]
-            default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
-            if isinstance(default, float) and isinstance(value, int) and not isinstance(value, bool):
-                given[name] = value = float(value)
-            if type(value) is not type(default):
-                raise ValueError(f"{prefix}.{name}={value!r} is a {type(value).__name__}; "
-                                 f"the field is of type {type(default).__name__} (default {default!r})")
-
-
 def main(argv: list[str]) -> int:
     from hsgprof.errors import HsgprofError
 
@@ -141,24 +110,15 @@ def main(argv: list[str]) -> int:
         if parsed is None:
             return 2
         preset, opts = parsed
-        design = {k: _value(v) for k, v in opts.items() if k.startswith(("scene.", "model.", "curriculum."))}
-        unknown = set(opts) - set(design) - {"steps", "seeds", "batch_size", "lr", "key_size", "variant", "probe", "out"}
+        design = {k for k in opts if k.startswith(("scene.", "model.", "curriculum."))}
+        unknown = set(opts) - design - {"steps", "seeds", "batch_size", "lr", "key_size", "variant", "probe", "out"}
         if unknown or "steps" not in opts:
             raise ValueError(f"options {sorted(unknown)} not accepted" if unknown else "steps=N is required")
         steps, seeds = option(opts, "steps", int), seed_list(opts, "0")
         batch, lr, key_size = option(opts, "batch_size", int), option(opts, "lr", float), option(opts, "key_size", int)
         if steps < 1 or (batch is not None and batch < 1) or (key_size is not None and key_size < 1):
             raise ValueError(f"steps={steps}, batch_size={batch} and key_size={key_size} must be >= 1")
-        scene = {k[6:]: v for k, v in design.items() if k.startswith("scene.")}
-        model = {k[6:]: v for k, v in design.items() if k.startswith("model.")}
-        curriculum = {k[11:]: v for k, v in design.items() if k.startswith("curriculum.")}
-        _check_fields(scene, model)
-        _check_fields({k: v for k, v in curriculum.items() if k not in ("share", "until")}, {}, "curriculum")
-        share, until = curriculum.get("share", 0.0), curriculum.get("until", 0)
-        if type(share) not in (int, float):
-            raise ValueError(f"curriculum.share={share!r} is not accepted; need a number in 0..1")
-        if type(until) is not int:
-            raise ValueError(f"curriculum.until={until!r} is not accepted; need a number (a step; 0: every step)")
+        scene, model, curriculum = design_options(opts)
         variant = opts.get("variant", "hybrid")
         probe = option(opts, "probe", int, 0)
         if probe and probe < 4:

@@ -16,12 +16,13 @@ What they decide, and nothing else: on the preset's declared canvas,
 No grid-only run without a control and no compared pair is trained here, so nothing in these
 results can say which variant would win.
 
-Usage: python analyses/experiments_pilots.py PRESET [steps=N] [batch_size=B] [lr=X] [seeds=0,1] [workers=W] [out=FILE]
+Usage: python analyses/experiments_pilots.py PRESET [steps=N] [batch_size=B] [lr=X] [curriculum.share=X curriculum.F=V ...] [seeds=0,1] [workers=W] [out=FILE]
 Results: reports/results/pilots/experiments_pilots_<preset>.json (tidy rows + provenance).
 """
 
 from __future__ import annotations
 
+import ast
 import os
 import sys
 import tempfile
@@ -67,6 +68,54 @@ def seed_list(opts: dict[str, str], default: str) -> list[int]:
         return [int(s) for s in text.split(",")]
     except ValueError:
         raise ValueError(f"seeds={text!r} is not accepted; need integers separated by commas") from None
+
+
+def _value(text: str) -> Any:
+    """A design value as written: a Python literal (16, 1.0, True, (4, 8)), else the string itself."""
+    try:
+        return ast.literal_eval(text)
+    except (ValueError, SyntaxError):
+        return text
+
+
+def _check_fields(scene: dict[str, Any], model: dict[str, Any], scene_prefix: str = "scene") -> None:
+    """Every design field names a field of the scene generator or of the model config, and its value
+    has the type of that field's default (an int where a float is expected is taken as that float)."""
+    import dataclasses
+
+    from hsgprof.adapters.hsgdet_experiments import SceneConfig
+    from hsgdet.config import HSGDetConfig
+
+    for prefix, cls, given in ((scene_prefix, SceneConfig, scene), ("model", HSGDetConfig, model)):
+        fields = {f.name: f for f in dataclasses.fields(cls)}
+        for name, value in given.items():
+            if name not in fields:
+                raise ValueError(f"{prefix}.{name} is not a field of {cls.__name__}")
+            f = fields[name]
+            default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
+            if isinstance(default, float) and isinstance(value, int) and not isinstance(value, bool):
+                given[name] = value = float(value)
+            if type(value) is not type(default):
+                raise ValueError(f"{prefix}.{name}={value!r} is a {type(value).__name__}; "
+                                 f"the field is of type {type(default).__name__} (default {default!r})")
+
+
+def design_options(opts: dict[str, str]) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
+    """The design options of a pilot command line, checked: ``scene.F=V``, ``model.F=V`` and
+    ``curriculum.share=X curriculum.until=STEP curriculum.F=V`` as (scene, model, curriculum) dicts
+    (each empty when not given); a bad field or value raises ValueError naming it."""
+    design = {k: _value(v) for k, v in opts.items() if k.startswith(("scene.", "model.", "curriculum."))}
+    scene = {k[6:]: v for k, v in design.items() if k.startswith("scene.")}
+    model = {k[6:]: v for k, v in design.items() if k.startswith("model.")}
+    curriculum = {k[11:]: v for k, v in design.items() if k.startswith("curriculum.")}
+    _check_fields(scene, model)
+    _check_fields({k: v for k, v in curriculum.items() if k not in ("share", "until")}, {}, "curriculum")
+    share, until = curriculum.get("share", 0.0), curriculum.get("until", 0)
+    if type(share) not in (int, float):
+        raise ValueError(f"curriculum.share={share!r} is not accepted; need a number in 0..1")
+    if type(until) is not int:
+        raise ValueError(f"curriculum.until={until!r} is not accepted; need a number (a step; 0: every step)")
+    return scene, model, curriculum
 
 
 def pilot_config(preset: str, steps: int | None = None, batch_size: int | None = None, lr: float | None = None,
@@ -178,16 +227,17 @@ def _train_pilot(preset: str, name: str, seed: int, budget: dict[str, Any], prob
             "final": {k: v for k, v in final.items() if not k.startswith("_")}}
 
 
-def step_phases(preset: str, variant: str = "grid-only", steps: int = 12, device: str = "cpu") -> dict[str, float]:
+def step_phases(preset: str, variant: str = "grid-only", steps: int = 12, device: str = "cpu",
+                budget: dict[str, Any] | None = None) -> dict[str, float]:
     """Median seconds per training step by phase: scene generation, forward (incl. matching and
-    losses), backward + optimiser step; one torch thread on CPU."""
+    losses), backward + optimiser step; one torch thread on CPU. ``budget``: the pilots' candidate
+    budget and curriculum (:func:`pilot_config`), else the preset as declared."""
     import torch
 
-    from hsgprof.experiments.config import get_preset
     from hsgprof.experiments.train import RunSpec, build_run_model, training_batches
 
     torch.set_num_threads(1)
-    cfg = get_preset(preset)
+    cfg = pilot_config(preset, **(budget or {}))
     batches = training_batches(cfg, 0, 0, steps)                      # as training draws them (curriculum too)
     model = build_run_model(cfg, RunSpec(variant, 0)).to(device).train()
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.budget.lr)
@@ -240,11 +290,15 @@ def main(argv: list[str]) -> int:
         if parsed is None:
             return 2
         preset, opts = parsed
-        unknown = set(opts) - {"steps", "batch_size", "lr", "seeds", "workers", "out"}
+        unknown = {k for k in opts if not k.startswith("curriculum.")} - {"steps", "batch_size", "lr", "seeds",
+                                                                            "workers", "out"}
         if unknown:
             raise ValueError(f"options {sorted(unknown)} not accepted")
         budget = {"steps": option(opts, "steps", int), "batch_size": option(opts, "batch_size", int),
                   "lr": option(opts, "lr", float)}
+        curriculum = design_options(opts)[2]
+        if curriculum:
+            budget["curriculum"] = curriculum                  # a candidate curriculum (pilot_config)
         seeds = seed_list(opts, "0,1")
         workers = option(opts, "workers", int, os.cpu_count() or 1)
         out = check_writable(opts.get("out", f"reports/results/pilots/experiments_pilots_{preset}.json"), "out")
@@ -257,7 +311,7 @@ def main(argv: list[str]) -> int:
     with ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn")) as pool:
         fields = pool.submit(design_fields, preset).result()           # first: a fault shows before any run
         runs = list(pool.map(one_pilot, *zip(*jobs)))
-        phases = [pool.submit(step_phases, preset, v).result() for v in ("grid-only", "hybrid")]
+        phases = [pool.submit(step_phases, preset, v, budget=budget).result() for v in ("grid-only", "hybrid")]
     wall = time.perf_counter() - t0
 
     rows = []

@@ -483,6 +483,9 @@ def test_a_grid_only_pilot_goes_to_the_reach_control_file_by_default():
     (["quick", "steps=x"], "steps='x' is not accepted; need a number (int)"),
     (["quick", "seeds=0,a"], "seeds='0,a' is not accepted"),
     (["nope"], "unknown experiment preset 'nope'"),
+    (["quick", "curriculum.share=half"], "curriculum.share='half' is not accepted; need a number"),
+    (["quick", "curriculum.bogus=1"], "curriculum.bogus is not a field of SceneConfig"),
+    (["quick", "scene.key_size=3"], "options ['scene.key_size'] not accepted"),
 ])
 def test_the_pilots_script_refuses_bad_arguments_in_one_line_before_any_run(argv, message, capsys, tmp_path):
     out = tmp_path / "pilots.json"
@@ -491,3 +494,28 @@ def test_the_pilots_script_refuses_bad_arguments_in_one_line_before_any_run(argv
     assert message in err and len(err.splitlines()) == 1 and not out.exists()
     assert load_analysis("experiments_pilots").main(["quick", f"out={tmp_path}"]) == 2       # a folder: before any run
     assert "is a folder" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("name,kind", [("experiments_pilots_full_near75.json", "experiments.pilots"),
+                                       ("experiments_learnability_full_near75.json", "experiments.learnability"),
+                                       ("experiments_learnability_full_near75_grid-only.json", "experiments.learnability")])
+def test_a_committed_candidate_pilot_is_the_config_its_command_line_builds(name, kind):
+    """A pilot of a candidate design (not the preset's declaration) names the candidate in its command;
+    the command's options, parsed as the scripts parse them, build the very config the file holds."""
+    import json
+    import shlex
+    from pathlib import Path
+
+    from hsgprof.results import read_results
+
+    mod = load_analysis("experiments_pilots")
+    doc = read_results(Path(__file__).resolve().parent.parent / "reports/results/pilots" / name, kind)
+    argv = shlex.split(doc["provenance"]["command"])[2:]
+    preset, opts = mod.command_line(argv, mod.__doc__)
+    _, _, curriculum = mod.design_options(opts)
+    assert curriculum                                                   # a candidate, not the declaration
+    cfg = mod.pilot_config(preset, steps=doc["meta"]["budget"]["steps"], curriculum=curriculum)
+    mine, theirs = json.loads(json.dumps(cfg.to_dict())), doc["provenance"]["config"]
+    for key in ("curriculum", "train_scene", "val_scene", "n_val", "model_overrides", "budget"):
+        assert theirs[key] == mine[key], key
+    assert mine["curriculum"] != json.loads(json.dumps(get_preset(preset).to_dict()))["curriculum"]
