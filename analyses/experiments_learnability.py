@@ -32,7 +32,9 @@ but whose head does not use it yet from one whose features never receive it.
 
 Usage: python analyses/experiments_learnability.py PRESET steps=N [seeds=0] [batch_size=B] [lr=X] [key_size=K] [scene.F=V ...] [model.F=V ...] [curriculum.share=X curriculum.until=STEP curriculum.F=V ...] [variant=hybrid|grid-only] [probe=IMAGES] [out=FILE]
 Results: reports/results/pilots/experiments_learnability_<preset>.json, with ``variant=grid-only``
-``..._<preset>_grid-only.json`` (the reach control's name), tidy rows + provenance.
+``..._<preset>_grid-only.json`` (the reach control's name), tidy rows + provenance. A candidate
+(``batch_size``, ``lr``, ``key_size``, ``scene.``/``model.``/``curriculum.`` options) needs ``out=FILE``:
+those two names are the preset's own pilot and reach control.
 A run is cached under reports/cache/pilots/ (git-ignored) by its config key, as the pilots are.
 """
 
@@ -125,6 +127,10 @@ def main(argv: list[str]) -> int:
             raise ValueError(f"probe={probe} is too few images; 0 (no probe) or at least 4")
         if variant not in ("hybrid", "grid-only"):
             raise ValueError(f"variant={variant!r} is not accepted (hybrid, grid-only)")
+        candidate = [k for k in opts if k in ("batch_size", "lr", "key_size") or k in design]
+        if candidate and "out" not in opts:                 # never over the preset's own pilot or reach control
+            raise ValueError(f"{', '.join(sorted(candidate))} pilot(s) a candidate, not the preset as declared: "
+                             f"give out=FILE (the default, {default_out(preset, variant).name}, is the preset's own)")
     except ValueError as exc:
         print(f"experiments_learnability: {exc}; accepted: PRESET steps=N [seeds=0,1] [batch_size=B] [lr=X] "
               "[key_size=K] [scene.FIELD=VALUE] [model.FIELD=VALUE] [curriculum.share=X curriculum.until=STEP curriculum.FIELD=VALUE] [variant=hybrid|grid-only] [probe=IMAGES] [out=FILE]",

@@ -462,6 +462,8 @@ def test_a_pilot_config_changes_only_what_it_is_given():
     ("curriculum.bogus=1", "curriculum.bogus is not a field of SceneConfig"),
     ("curriculum.share=half", "curriculum.share='half' is not accepted; need a number"),
     ("curriculum.until=1.5", "curriculum.until=1.5 is not accepted"),
+    ("curriculum.share=0.75", "curriculum.share pilot(s) a candidate, not the preset as declared: give out=FILE"),
+    ("lr=4e-3", "lr pilot(s) a candidate"),
 ])
 def test_the_learnability_script_refuses_a_bad_design_option_in_one_line(arg, message, capsys):
     assert load_analysis("experiments_learnability").main(["quick", "steps=10", arg]) == 2
