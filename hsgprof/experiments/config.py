@@ -428,8 +428,8 @@ def _far() -> ExperimentConfig:
 # declaration). Eight seeds: at least the power pilots ask for. What the pilots found (the gate,
 # the reach control, the hybrid learning the key in some seeds only: `hsgprof experiments config
 # full` prints budget_check): docs/experiments.md, "Can the presets learn the key?". A candidate,
-# share 0.75 (five seeds of eight learned within the 200 steps; the power pilots then ask for 512
-# validation images at eight seeds: *_full_near75*.json), is not declared until the estimate can
+# share 0.75 (five seeds of eight learned within the 200 steps; its power pilots ask for 11 seeds,
+# or 789 scored objects per run at eight: *_full_near75*.json), is not declared until the estimate can
 # show its fit on a stated host speed (same section, "A candidate").
 NEAR_REACH = 64
 NEAR = Curriculum(share=0.5, scene=(("key_gap", 2), ("key_reach", NEAR_REACH)))
