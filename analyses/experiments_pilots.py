@@ -16,7 +16,7 @@ What they decide, and nothing else: on the preset's declared canvas,
 No grid-only run without a control and no compared pair is trained here, so nothing in these
 results can say which variant would win.
 
-Usage: python analyses/experiments_pilots.py PRESET [steps=N] [batch_size=B] [lr=X] [curriculum.share=X curriculum.F=V ...] [seeds=0,1] [workers=W] [out=FILE]
+Usage: python analyses/experiments_pilots.py PRESET [steps=N] [batch_size=B] [lr=X] [curriculum.share=X curriculum.F=V ... out=FILE] [seeds=0,1] [workers=W] [out=FILE]
 Results: reports/results/pilots/experiments_pilots_<preset>.json (tidy rows + provenance).
 """
 
@@ -298,6 +298,9 @@ def main(argv: list[str]) -> int:
                   "lr": option(opts, "lr", float)}
         curriculum = design_options(opts)[2]
         if curriculum:
+            if "out" not in opts:                              # never over the preset's own power pilots
+                raise ValueError(f"curriculum options pilot a candidate, not the preset as declared: give out=FILE "
+                                 f"(the default, experiments_pilots_{preset}.json, is the preset's own)")
             budget["curriculum"] = curriculum                  # a candidate curriculum (pilot_config)
         seeds = seed_list(opts, "0,1")
         workers = option(opts, "workers", int, os.cpu_count() or 1)

@@ -498,6 +498,13 @@ def test_the_pilots_script_refuses_bad_arguments_in_one_line_before_any_run(argv
     assert "is a folder" in capsys.readouterr().err
 
 
+def test_the_pilots_script_refuses_a_candidate_curriculum_without_its_own_out_file(capsys):
+    assert load_analysis("experiments_pilots").main(["quick", "curriculum.share=0.5"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "give out=FILE (the default, experiments_pilots_quick.json, is the preset's own)" in err
+    assert len(err.splitlines()) == 1
+
+
 @pytest.mark.parametrize("name,kind", [("experiments_pilots_full_near75.json", "experiments.pilots"),
                                        ("experiments_learnability_full_near75.json", "experiments.learnability"),
                                        ("experiments_learnability_full_near75_grid-only.json", "experiments.learnability")])
