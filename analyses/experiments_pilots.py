@@ -127,15 +127,24 @@ def pilot_config(preset: str, steps: int | None = None, batch_size: int | None =
     added to the preset's model overrides (e.g. a loss weight), ``curriculum`` the training
     curriculum (``share``, ``until`` and scene fields for its share of each batch:
     :class:`~hsgprof.experiments.config.Curriculum`). Each changes the config's key."""
-    from hsgprof.experiments.config import Curriculum, get_preset
+    from hsgprof.experiments.config import get_preset
 
     cfg = get_preset(preset)
     b = cfg.budget
     steps = steps or b.steps
     budget = b.__class__(**{**b.__dict__, "steps": steps, "batch_size": batch_size or b.batch_size,
                             "lr": lr or b.lr, "eval_every": max(steps // 10, 1), "checkpoint_every": steps})
-    cfg = cfg.replace(budget=budget)
     scene = {**(scene or {}), **({"key_size": key_size} if key_size else {})}
+    return with_design(cfg.replace(budget=budget), scene, model, curriculum)
+
+
+def with_design(cfg, scene: dict[str, Any] | None = None, model: dict[str, Any] | None = None,
+                curriculum: dict[str, Any] | None = None):
+    """``cfg`` with a candidate design change (the budget untouched): ``scene`` fields on every scene
+    set, ``model`` fields added to the model overrides, ``curriculum`` the training curriculum
+    (``share``, ``until`` and scene fields, as :func:`design_options` parses them)."""
+    from hsgprof.experiments.config import Curriculum
+
     if scene:
         cfg = cfg.replace(**{f: getattr(cfg, f).replace(**scene) for f in ("train_scene", "val_scene", "occlusion_scene")})
     if model:

@@ -255,18 +255,18 @@ def test_checkpoint_resume_is_exact(tmp_path, monkeypatch):
     m1, log1 = T.train_run(cfg, spec, tmp_path / "a", progress=False)
     assert T.load_checkpoint(tmp_path / "a" / "checkpoint.pt")["step"] == 6
     # Interrupt the same run at step 4 (after the step-3 checkpoint), then resume it.
-    real = T.scene_batch
+    real = T.generate_scenes
 
     def interrupted(scene, batch, seed):
         if seed[1] == 4:
             raise KeyboardInterrupt
         return real(scene, batch, seed)
 
-    monkeypatch.setattr(T, "scene_batch", interrupted)
+    monkeypatch.setattr(T, "generate_scenes", interrupted)
     with pytest.raises(KeyboardInterrupt):
         T.train_run(cfg, spec, tmp_path / "b", progress=False)
     assert T.load_checkpoint(tmp_path / "b" / "checkpoint.pt")["step"] == 3
-    monkeypatch.setattr(T, "scene_batch", real)
+    monkeypatch.setattr(T, "generate_scenes", real)
     m2, log2 = T.train_run(cfg, spec, tmp_path / "b", progress=False)
     for (k, a), b in zip(m1.state_dict().items(), m2.state_dict().values()):
         assert torch.allclose(a.float(), b.float(), atol=1e-6), k

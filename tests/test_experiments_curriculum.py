@@ -68,13 +68,13 @@ def test_train_run_draws_the_curriculum(tmp_path, monkeypatch):
     import hsgprof.experiments.train as T
 
     seen = []
-    real = T.scene_batch
+    real = T.generate_scenes
 
     def spy(scene, n, seed):
         seen.append((scene.key_gap, n, tuple(seed)))
         return real(scene, n, seed)
 
-    monkeypatch.setattr(T, "scene_batch", spy)
+    monkeypatch.setattr(T, "generate_scenes", spy)
     cfg = get_preset("smoke").replace(
         train_scene=FAR, val_scene=FAR,
         budget=Budget(steps=2, batch_size=2, warmup_steps=1, grad_every=10, eval_every=100, checkpoint_every=100),

@@ -8,7 +8,9 @@ ledger read the theory experiments from the newest such folder when one exists, 
 results. Progress is printed with timestamps; results are written as soon as the runs finish,
 before the tests, so a time-out in the tests loses nothing. Before any run, the preset's budget is
 read against its learnability pilot (:mod:`hsgprof.experiments.learnability`): a budget the
-pilot says cannot learn the key is announced with a warning and recorded beside the results.
+pilot says cannot learn the key is announced with a warning and recorded beside the results; so
+is this host's speed against the preset's wall-time estimate (:func:`host_check`: the estimate
+holds only for a host whose reference workload runs at most so long).
 """
 
 from __future__ import annotations
@@ -57,6 +59,8 @@ def run_gpu_preset(out: Path | None = None, preset: str = "full", workers: int |
           f"runs, {workers} workers; out {out}")
     learn = budget_check(cfg)
     stamp(("WARNING: " if learn["status"] in (BELOW, NEVER) else "") + "learnability: " + learn["text"])
+    host = host_check(cfg, preset)
+    stamp(("WARNING: " if host["status"] == SLOWER else "") + "host speed: " + host["text"])
     smi = _nvidia_smi()
     atomic_write_text(out / "nvidia-smi.txt", smi)
 
@@ -73,7 +77,9 @@ def run_gpu_preset(out: Path | None = None, preset: str = "full", workers: int |
                               "config_key": cfg.key(), "workers": workers, "cpu_count": os.cpu_count(),
                               "commit": os.environ.get("HSGPROF_COMMIT") or _commit(),
                               "wall_s_runs_and_results": runs_s, "results": sorted(p.name for p in paths.values()),
-                              "learnability": learn["status"], "learnability_text": learn["text"]}
+                              "learnability": learn["status"], "learnability_text": learn["text"],
+                              "host_reference": host["reference"], "host_check": host["status"],
+                              "host_check_text": host["text"]}
     if run_tests:
         t_tests = time.monotonic()
         proc = subprocess.run([sys.executable, "-m", "pytest", "-m", "gpu", "-q", *GPU_TESTS], cwd=REPO_ROOT,
@@ -87,6 +93,51 @@ def run_gpu_preset(out: Path | None = None, preset: str = "full", workers: int |
                   meta={"wall_s_total": record["wall_s_total"]}, command=command)
     stamp(f"done in {record['wall_s_total']:.0f} s")
     return record
+
+
+FITS, SLOWER, NOT_COMPARED = "fits", "slower than the estimate allows", "not compared"
+
+
+def host_check(cfg: Any, preset: str, estimate_file: Path | None = None) -> dict[str, Any]:
+    """Time the frozen host reference (:mod:`hsgprof.experiments.hostspeed`) here, and read it against
+    the committed wall-time estimate of this design: the estimate says the preset fits six minutes
+    only when the host's reference takes at most ``host_reference_s_to_fit``. Returns ``reference``
+    (the timing record), ``status`` (FITS, SLOWER or NOT_COMPARED) and a one-line ``text``."""
+    import json
+
+    import torch
+
+    from hsgprof.experiments.hostspeed import VERSION, reference_seconds
+    from hsgprof.results import read_results
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)                                         # as the estimate and each worker time it
+    try:
+        ref = reference_seconds()
+    finally:
+        torch.set_num_threads(threads)
+    mine = f"reference {ref['median_s']:.3f} s on this host"
+    path = estimate_file or REPO_ROOT / "reports" / "results" / "pilots" / f"experiments_gpu_estimate_{preset}.json"
+    try:
+        doc = read_results(path, "experiments.gpu_estimate")
+    except (OSError, ValueError, HsgprofError):
+        return {"reference": ref, "status": NOT_COMPARED, "text": f"{mine}; no estimate to read it against ({path})"}
+    fit = doc["meta"].get("fit") or {}
+    theirs = doc["meta"].get("host_reference") or {}
+    if doc["provenance"].get("config") != json.loads(json.dumps(cfg.to_dict())):
+        why = "the estimate is of another design"
+    elif theirs.get("version") != VERSION or "host_reference_s_to_fit" not in fit:
+        why = "the estimate has no host reference of this version"
+    else:
+        limit = fit["host_reference_s_to_fit"]
+        if limit is None:
+            return {"reference": ref, "status": SLOWER, "text": f"{mine}; the estimate says no host speed fits "
+                    f"{fit['limit_s']:.0f} s ({path.name})"}
+        status = FITS if ref["median_s"] <= limit else SLOWER
+        return {"reference": ref, "status": status, "text": f"{mine}; the estimate ({path.name}) fits "
+                f"{fit['limit_s']:.0f} s when it is <= {limit:.3f} s (its machine: {theirs['median_s']:.3f} s): "
+                + ("within" if status == FITS else "over: expect a longer run than estimated")}
+    return {"reference": ref, "status": NOT_COMPARED, "text": f"{mine}; {why} ({path.name})"}
 
 
 def default_gpu_workers(cpu_count: int | None = None) -> int:

@@ -31,7 +31,7 @@ import torch
 from tqdm.auto import tqdm
 
 from hsgprof.errors import HsgprofError
-from hsgprof.adapters.hsgdet_experiments import build_model, scene_batch
+from hsgprof.adapters.hsgdet_experiments import build_model, generate_scenes
 from hsgprof.experiments import faults
 from hsgprof.experiments.config import Curriculum, ExperimentConfig
 from hsgprof.experiments.datasource import coco_batch
@@ -151,7 +151,6 @@ def train_run(cfg: ExperimentConfig, spec: RunSpec, run_dir: str | Path, conv_se
 
     groups = branch_parameters(model)
     params = [p for p in model.parameters() if p.requires_grad]
-    both = model.head.dense is not None and model.head.sparse is not None
     modes = MODES_BY_VARIANT[spec.variant]
 
     scene = train_scene(cfg, spec)
@@ -179,44 +178,12 @@ def train_run(cfg: ExperimentConfig, spec: RunSpec, run_dir: str | Path, conv_se
     batches = training_batches(cfg, spec.seed, step, b.steps, enabled=device.type != "cpu", scene=scene)
     try:
         while step < b.steps:
-            for g in opt.param_groups:
-                g["lr"] = lr_at(step, cfg)
             images, targets = batches.get(step)
             images = images.to(device, non_blocking=True)
             targets = [{k: v.to(device) for k, v in t.items()} for t in targets]
-            losses = model(images, targets)
-            opt.zero_grad(set_to_none=True)
-            row: dict[str, Any] = {"step": step, "loss": float(losses["loss"].detach())}
-            for k in ("loss_dense", "loss_sparse"):
-                row[k] = float(losses[k].detach()) if k in losses else float("nan")
-            if step % b.grad_every == 0:
-                grad = {"step": step}
-                per: dict[str, list] = {}
-                for name in ("loss_dense", "loss_sparse"):
-                    if name in losses:
-                        gs = torch.autograd.grad(losses[name], params, retain_graph=True, allow_unused=True)
-                        per[name] = list(gs)
-                # Set .grad to the sum of the branch gradients (== the gradient of the total loss).
-                for i, p in enumerate(params):
-                    parts = [per[n][i] for n in per if per[n][i] is not None]
-                    p.grad = sum(parts) if parts else None
-                index = {id(p): i for i, p in enumerate(params)}
-                shared_idx = [index[id(p)] for p in groups["shared"]]
-                for name, short in (("loss_dense", "dense"), ("loss_sparse", "sparse")):
-                    grad[f"shared_{short}"] = (_norm([per[name][i] for i in shared_idx])
-                                               if name in per else float("nan"))
-                grad["shared_cosine"] = (_cosine([per["loss_dense"][i] for i in shared_idx],
-                                                 [per["loss_sparse"][i] for i in shared_idx])
-                                         if both else float("nan"))
+            row, grad = train_step(model, opt, spec, cfg, step, images, targets, params, groups)
+            if grad is not None:
                 log["grad"].append(grad)
-            else:
-                losses["loss"].backward()
-            for short in ("dense", "sparse"):
-                row[f"grad_{short}"] = _norm([p.grad for p in groups[short]]) if groups[short] else float("nan")
-            row["grad_shared"] = _norm([p.grad for p in groups["shared"]])
-            row["grad_total"] = float(torch.nn.utils.clip_grad_norm_(params, b.grad_clip))
-            _check_finite(spec, step, row)                   # before the step corrupts the weights
-            opt.step()
             log["train"].append(row)
             step += 1
             bar.update(1)
@@ -231,6 +198,54 @@ def train_run(cfg: ExperimentConfig, spec: RunSpec, run_dir: str | Path, conv_se
         bar.close()
         batches.close()
     return model, log
+
+
+def train_step(model: torch.nn.Module, opt: torch.optim.Optimizer, spec: RunSpec, cfg: ExperimentConfig,
+               step: int, images: torch.Tensor, targets: list[dict[str, torch.Tensor]],
+               params: list[torch.nn.Parameter], groups: dict[str, list[torch.nn.Parameter]]
+               ) -> tuple[dict[str, Any], dict[str, Any] | None]:
+    """One optimisation step of training, with what it logs: the step's row (losses, branch gradient
+    norms, total norm before clipping) and, every ``grad_every`` steps, the branch gradients on the
+    shared parameters (else None). ``images`` (B, C, H, W) and ``targets`` are on the model's device.
+    The one place a step is defined: training calls it, and the GPU estimate profiles it."""
+    b = cfg.budget
+    both = model.head.dense is not None and model.head.sparse is not None
+    for g in opt.param_groups:
+        g["lr"] = lr_at(step, cfg)
+    losses = model(images, targets)
+    opt.zero_grad(set_to_none=True)
+    row: dict[str, Any] = {"step": step, "loss": float(losses["loss"].detach())}
+    for k in ("loss_dense", "loss_sparse"):
+        row[k] = float(losses[k].detach()) if k in losses else float("nan")
+    grad: dict[str, Any] | None = None
+    if step % b.grad_every == 0:
+        grad = {"step": step}
+        per: dict[str, list] = {}
+        for name in ("loss_dense", "loss_sparse"):
+            if name in losses:
+                gs = torch.autograd.grad(losses[name], params, retain_graph=True, allow_unused=True)
+                per[name] = list(gs)
+        # Set .grad to the sum of the branch gradients (== the gradient of the total loss).
+        for i, p in enumerate(params):
+            parts = [per[n][i] for n in per if per[n][i] is not None]
+            p.grad = sum(parts) if parts else None
+        index = {id(p): i for i, p in enumerate(params)}
+        shared_idx = [index[id(p)] for p in groups["shared"]]
+        for name, short in (("loss_dense", "dense"), ("loss_sparse", "sparse")):
+            grad[f"shared_{short}"] = (_norm([per[name][i] for i in shared_idx])
+                                       if name in per else float("nan"))
+        grad["shared_cosine"] = (_cosine([per["loss_dense"][i] for i in shared_idx],
+                                         [per["loss_sparse"][i] for i in shared_idx])
+                                 if both else float("nan"))
+    else:
+        losses["loss"].backward()
+    for short in ("dense", "sparse"):
+        row[f"grad_{short}"] = _norm([p.grad for p in groups[short]]) if groups[short] else float("nan")
+    row["grad_shared"] = _norm([p.grad for p in groups["shared"]])
+    row["grad_total"] = float(torch.nn.utils.clip_grad_norm_(params, b.grad_clip))
+    _check_finite(spec, step, row)                   # before the step corrupts the weights
+    opt.step()
+    return row, grad
 
 
 def _check_finite(spec: RunSpec, step: int, row: dict[str, Any]) -> None:
@@ -276,10 +291,12 @@ class Prefetch:
             images, targets = coco_batch(self.data, self.batch_size, (self.seed, step))
         else:
             near = self.curriculum.near_count(self.batch_size, step)
-            images, targets, _ = scene_batch(self.scene, self.batch_size - near, (self.seed, step))
+            scenes = generate_scenes(self.scene, self.batch_size - near, (self.seed, step))
             if near:                                        # the curriculum's share, from its own stream
-                near_images, near_targets, _ = scene_batch(self.near_scene, near, (self.seed, step, 1))
-                images, targets = torch.cat((images, near_images)), targets + near_targets   # (B, C, H, W)
+                scenes += generate_scenes(self.near_scene, near, (self.seed, step, 1))
+            images = (torch.stack([s.image for s in scenes]) if scenes                        # (B, C, H, W)
+                      else torch.zeros(0, self.scene.channels, self.scene.height, self.scene.width))
+            targets = [s.target() for s in scenes]
         if self.pool is not None:
             images = images.pin_memory() if torch.cuda.is_available() else images
         return images, targets

@@ -36,6 +36,8 @@ scenes. This module never imports hsgprof.
 
 from __future__ import annotations
 
+import functools
+
 import dataclasses
 import math
 from dataclasses import dataclass, field
@@ -210,6 +212,21 @@ def family_look(num_families: int) -> list[tuple[torch.Tensor, str]]:
     return [(colors[f], PATTERNS[f % len(PATTERNS)]) for f in range(num_families)]
 
 
+@functools.lru_cache(maxsize=None)
+def _looks(num_families: int) -> tuple[tuple[np.ndarray, str], ...]:
+    """family_look as float64 numpy colours, made once per family count (every scene paints with them)."""
+    looks = tuple((color.numpy().astype(float), pattern) for color, pattern in family_look(num_families))
+    for color, _ in looks:
+        color.setflags(write=False)
+    return looks
+
+
+def _overlaps(box: np.ndarray, other: np.ndarray) -> bool:
+    """Whether two boxes (x1, y1, x2, y2) share area: ``_iou(box, other[None]) > 0`` for boxes of
+    positive area, as Python scalars (placement asks it once per try)."""
+    return (min(box[2], other[2]) - max(box[0], other[0]) > 0) and (min(box[3], other[3]) - max(box[1], other[1]) > 0)
+
+
 def _paint(image: np.ndarray, box: tuple[int, int, int, int], color: np.ndarray, pattern: str) -> None:
     """Paint one object into image (H, W, 3): every pixel of its box is overwritten (occludes)."""
     x1, y1, x2, y2 = box
@@ -264,9 +281,11 @@ def _overlap_box(rng: np.random.Generator, base: np.ndarray, frac: float, h: int
 def generate_scene(cfg: SceneConfig, rng: np.random.Generator) -> Scene:
     """One scene drawn with ``rng`` (see the module docstring for the rules)."""
     h, w = cfg.height, cfg.width
-    image = 0.5 + cfg.noise * rng.standard_normal((h, w, 3))
+    image = rng.standard_normal((h, w, 3))                      # 0.5 + noise · N(0, 1), in place
+    image *= cfg.noise
+    image += 0.5
     z = int(rng.integers(2))
-    looks = family_look(cfg.num_families)
+    looks = _looks(cfg.num_families)
     p_eq = (1 + cfg.dependency) / 2
 
     # The key: a square (or a k-wide, key_height-high band) in a random corner (of key_corners; all four
@@ -302,7 +321,7 @@ def generate_scene(cfg: SceneConfig, rng: np.random.Generator) -> Scene:
     free_boxes: list[int] = []                                  # indices placed as free objects
 
     def fits(box: np.ndarray, ignore: int = -1) -> bool:
-        if keep_out is not None and _iou(box, keep_out[None]).item() > 0:
+        if keep_out is not None and _overlaps(box, keep_out):
             return False
         others = np.array([boxes[i] for i in range(len(boxes)) if i != ignore], float).reshape(-1, 4)
         return bool((_iou(box, others) <= cfg.max_free_overlap).all()) if len(others) else True
@@ -329,7 +348,7 @@ def generate_scene(cfg: SceneConfig, rng: np.random.Generator) -> Scene:
                 if partner is None or not inside(partner):
                     continue
                 # The partner may overlap only its own pair member.
-                if keep_out is not None and _iou(partner, keep_out[None]).item() > 0:
+                if keep_out is not None and _overlaps(partner, keep_out):
                     continue
                 others = np.array(boxes, float).reshape(-1, 4)
                 if len(others) and (_iou(partner, others) > cfg.max_free_overlap).any():
@@ -358,14 +377,14 @@ def generate_scene(cfg: SceneConfig, rng: np.random.Generator) -> Scene:
     for i, (box, label) in enumerate(zip(boxes, labels)):
         color, pattern = looks[label // 2]
         x1, y1, x2, y2 = (int(v) for v in box)
-        _paint(image, (x1, y1, x2, y2), color.numpy().astype(float), pattern)
+        _paint(image, (x1, y1, x2, y2), color, pattern)
         owner[y1:y2, x1:x2] = i
     occlusion = np.zeros(len(boxes))
     for i, box in enumerate(boxes):
         x1, y1, x2, y2 = (int(v) for v in box)
         occlusion[i] = float((owner[y1:y2, x1:x2] != i).mean())
 
-    img = torch.from_numpy(np.clip(image, 0, 1).astype(np.float32)).permute(2, 0, 1).contiguous()
+    img = torch.from_numpy(np.clip(image, 0, 1, out=image).astype(np.float32)).permute(2, 0, 1).contiguous()
     if cfg.z_plane:
         img = torch.cat((img, torch.full((1, h, w), float(z))))          # (4, H, W)
     return Scene(image=img,
