@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from hsgdet import VARIANTS, build_model, get_config
 from hsgdet.data.coco import CocoDataset, read_coco, save_scenes, scenes_to_coco, write_coco
-from hsgdet.data.scenes import Scene, SceneConfig, generate_scenes, known_quantities, scene_batch
+from hsgdet.data.scenes import Scene, SceneConfig, batch_of, generate_scenes, known_quantities, scene_batch
 from hsgdet.heads import dfl_decode
 
 __all__ = ["VARIANTS", "build_model", "get_config", "CocoDataset", "read_coco", "save_scenes", "scenes_to_coco", "write_coco",
-           "Scene", "SceneConfig", "generate_scenes", "known_quantities", "scene_batch", "dfl_decode"]
+           "Scene", "SceneConfig", "batch_of", "generate_scenes", "known_quantities", "scene_batch", "dfl_decode"]

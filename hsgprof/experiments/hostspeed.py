@@ -65,21 +65,13 @@ def reference_seconds(repeats: int = 5) -> dict[str, Any]:
     (seconds) and what it ran on. Run it with one torch thread, as the workers are."""
     import torch
 
+    from hsgprof.provenance import cpu_model
+
     if repeats < 1:
         raise ValueError(f"repeats={repeats} is not accepted; it must be >= 1")
     _workload()                                                  # imports, allocator, caches
     times = [reference_pass() for _ in range(repeats)]
     return {"version": VERSION, "median_s": float(np.median(times)), "times_s": times, "repeats": repeats,
-            "cpu": _cpu_name(), "python": platform.python_version(), "numpy": np.__version__,
+            "cpu": cpu_model(), "python": platform.python_version(), "numpy": np.__version__,
             "torch": torch.__version__, "torch_threads": torch.get_num_threads()}
 
-
-def _cpu_name() -> str:
-    try:
-        with open("/proc/cpuinfo") as fh:
-            for line in fh:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()

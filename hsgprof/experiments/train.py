@@ -31,7 +31,7 @@ import torch
 from tqdm.auto import tqdm
 
 from hsgprof.errors import HsgprofError
-from hsgprof.adapters.hsgdet_experiments import build_model, generate_scenes
+from hsgprof.adapters.hsgdet_experiments import batch_of, build_model, generate_scenes
 from hsgprof.experiments import faults
 from hsgprof.experiments.config import Curriculum, ExperimentConfig
 from hsgprof.experiments.datasource import coco_batch
@@ -294,9 +294,7 @@ class Prefetch:
             scenes = generate_scenes(self.scene, self.batch_size - near, (self.seed, step))
             if near:                                        # the curriculum's share, from its own stream
                 scenes += generate_scenes(self.near_scene, near, (self.seed, step, 1))
-            images = (torch.stack([s.image for s in scenes]) if scenes                        # (B, C, H, W)
-                      else torch.zeros(0, self.scene.channels, self.scene.height, self.scene.width))
-            targets = [s.target() for s in scenes]
+            images, targets = batch_of(scenes, self.scene)                # (B, C, H, W), stacked once
         if self.pool is not None:
             images = images.pin_memory() if torch.cuda.is_available() else images
         return images, targets

@@ -36,9 +36,8 @@ scenes. This module never imports hsgprof.
 
 from __future__ import annotations
 
-import functools
-
 import dataclasses
+import functools
 import math
 from dataclasses import dataclass, field
 from typing import Any, Sequence
@@ -406,5 +405,12 @@ def scene_batch(cfg: SceneConfig, batch: int, seed: int | Sequence[int]
                 ) -> tuple[torch.Tensor, list[dict[str, torch.Tensor]], list[Scene]]:
     """Images (B, 3, H, W), detector targets and the scenes themselves, from ``seed``."""
     scenes = generate_scenes(cfg, batch, seed)
+    images, targets = batch_of(scenes, cfg)
+    return images, targets, scenes
+
+
+def batch_of(scenes: Sequence[Scene], cfg: SceneConfig) -> tuple[torch.Tensor, list[dict[str, torch.Tensor]]]:
+    """Images (B, C, H, W) stacked once and detector targets of ``scenes`` (drawn with ``cfg``, or with
+    configs of its channels and canvas: an empty list gives a (0, C, H, W) batch of ``cfg``'s size)."""
     images = torch.stack([s.image for s in scenes]) if scenes else torch.zeros(0, cfg.channels, cfg.height, cfg.width)
-    return images, [s.target() for s in scenes], scenes
+    return images, [s.target() for s in scenes]
